@@ -1,0 +1,525 @@
+#include "core/config.h"
+#include "core/text.h"
+#include "lib/buf.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+const char *kx_postmortem_name(enum kx_postmortem p)
+{
+	switch (p) {
+	case KX_PM_REQUIRED: return "required";
+	case KX_PM_OPTIONAL: return "optional";
+	case KX_PM_NONE: return "none";
+	}
+	return "none";
+}
+
+struct sev_default {
+	const char *name, *description, *examples, *response, *update;
+	bool pages;
+	enum kx_postmortem pm;
+	const char *escalate;
+};
+
+/* From the runbooks: 001 (P0 safety freeze, P1–P3), 002 (P0 outage and
+ * response times), 000 (P4), cadences from 001/003. */
+static const struct sev_default default_severities[] = {
+	{"P0", "Critical: safety, wrong account, data exposure or complete outage",
+	 "wrong-account action, cross-tenant access, credential leak, uncontrolled spam loop, "
+	 "entire system unavailable, database unreachable",
+	 "5m", "15m", true, KX_PM_REQUIRED, "primary and secondary on-call, engineering lead"},
+	{"P1", "Critical: major production outage or immediate harm",
+	 "publishing or engagement broadly failing, queue stalled, account banned, wrong DMs sent",
+	 "15m", "15m", true, KX_PM_REQUIRED, "primary on-call, secondary if no answer"},
+	{"P2", "High: partial degradation, significant impact",
+	 "single platform down, elevated error rates, account restricted, many duplicate comments",
+	 "1h", "30m", true, KX_PM_OPTIONAL, "primary on-call"},
+	{"P3", "Medium: minor or cosmetic issue",
+	 "UI glitches, non-blocking failures, wrong engagement targets, single client edge case",
+	 "4h", "4h", false, KX_PM_NONE, NULL},
+	{"P4", "Low: minor issue", "single failed action, minor data issue", "24h", "24h", false,
+	 KX_PM_NONE, NULL},
+};
+
+static const char *const default_types[][2] = {
+	{"SAFETY", "wrong-account, cross-tenant or unauthorized action"},
+	{"PUBLISH", "failed publish, verify or schedule"},
+	{"ENGAGE", "DM, comment reply or like behaviour issues"},
+	{"AUTH", "token refresh or OAuth issues"},
+	{"RATE", "rate limiting, spam detection or restrictions"},
+	{"BROWSER", "selector drift, UI change or captcha"},
+	{"QUEUE", "backlog, stuck jobs or latency breach"},
+	{"TOOLGATE", "tool gateway or tool routing failures"},
+	{"PROVIDER", "LLM, image or video provider outage"},
+	{"COST", "runaway token usage or runaway generation"},
+	{"DATA", "ingestion issues, corruption or wrong sources"},
+	{"OBS", "missing telemetry or audit"},
+	{"OUTAGE", "service unavailable"},
+	{"PERFORMANCE", "slow responses or degraded throughput"},
+	{"SECURITY", "security breach or credential exposure"},
+	{"DEPLOY", "bad deployment or rollback"},
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void severity_release(struct kx_severity *s)
+{
+	free(s->name);
+	free(s->description);
+	free(s->examples);
+	free(s->escalate_to);
+	memset(s, 0, sizeof(*s));
+}
+
+static void type_release(struct kx_type *t)
+{
+	free(t->name);
+	free(t->description);
+}
+
+static void severities_release(struct kx_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nseverities; i++)
+		severity_release(&cfg->severities[i]);
+	free(cfg->severities);
+	cfg->severities = NULL;
+	cfg->nseverities = 0;
+}
+
+void kx_config_release(struct kx_config *cfg)
+{
+	free(cfg->listen);
+	free(cfg->data_dir);
+	free(cfg->db);
+	free(cfg->public_url);
+	severities_release(cfg);
+	for (size_t i = 0; i < cfg->ntypes; i++)
+		type_release(&cfg->types[i]);
+	free(cfg->types);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int kx_config_init(struct kx_config *cfg)
+{
+	size_t ns = sizeof(default_severities) / sizeof(default_severities[0]);
+	size_t nt = sizeof(default_types) / sizeof(default_types[0]);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = strdup("127.0.0.1:8080");
+	cfg->data_dir = strdup("./var");
+	cfg->max_body_bytes = 1 << 20;
+	cfg->severities = calloc(ns, sizeof(*cfg->severities));
+	cfg->types = calloc(nt, sizeof(*cfg->types));
+	if (!cfg->listen || !cfg->data_dir || !cfg->severities || !cfg->types)
+		goto nomem;
+	for (size_t i = 0; i < ns; i++) {
+		const struct sev_default *d = &default_severities[i];
+		struct kx_severity *s = &cfg->severities[i];
+		cfg->nseverities++;
+		s->name = strdup(d->name);
+		s->rank = (int)i;
+		s->description = strdup(d->description);
+		s->examples = dup_or_null(d->examples);
+		s->escalate_to = dup_or_null(d->escalate);
+		kx_duration_parse(d->response, &s->response_time);
+		kx_duration_parse(d->update, &s->update_every);
+		s->pages = d->pages;
+		s->postmortem = d->pm;
+		if (!s->name || !s->description)
+			goto nomem;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		cfg->ntypes++;
+		cfg->types[i].name = strdup(default_types[i][0]);
+		cfg->types[i].description = strdup(default_types[i][1]);
+		if (!cfg->types[i].name || !cfg->types[i].description)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	kx_config_release(cfg);
+	return KX_ENOMEM;
+}
+
+const struct kx_severity *kx_config_severity(const struct kx_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nseverities; i++)
+		if (strcmp(cfg->severities[i].name, name) == 0)
+			return &cfg->severities[i];
+	return NULL;
+}
+
+const struct kx_type *kx_config_type(const struct kx_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->ntypes; i++)
+		if (strcmp(cfg->types[i].name, name) == 0)
+			return &cfg->types[i];
+	return NULL;
+}
+
+int kx_config_severity_error(const struct kx_config *cfg, const char *name,
+			     struct kx_err *err)
+{
+	struct kx_buf b;
+	kx_buf_init(&b, 4096);
+	for (size_t i = 0; i < cfg->nseverities; i++)
+		kx_buf_addf(&b, "%s%s", i == 0 ? "" : i + 1 == cfg->nseverities ? " or " : ", ",
+			    cfg->severities[i].name);
+	kx_err_set(err, KX_EINVAL, "unknown severity '%.64s': use %s", name, kx_buf_str(&b));
+	kx_buf_release(&b);
+	return KX_EINVAL;
+}
+
+/* ---- YAML walking ---- */
+
+struct ctx {
+	yaml_document_t *doc;
+	const char *file;
+	struct kx_err *err;
+};
+
+static int at(struct ctx *c, yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int at(struct ctx *c, yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return kx_err_set(c->err, KX_EINVAL, "%s:%zu:%zu: %s", c->file, n->start_mark.line + 1,
+			  n->start_mark.column + 1, msg);
+}
+
+static int scalar(struct ctx *c, yaml_node_t *n, const char *key, const char **out)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return at(c, n, "'%s': expected a single value", key);
+	*out = (const char *)n->data.scalar.value;
+	if (kx_text_check(*out, n->data.scalar.length, KX_TEXT_MULTILINE))
+		return at(c, n, "'%s': control characters or invalid UTF-8", key);
+	if (strlen(*out) != n->data.scalar.length)
+		return at(c, n, "'%s': contains a NUL byte", key);
+	return 0;
+}
+
+static int get_string(struct ctx *c, yaml_node_t *n, const char *key, char **dst)
+{
+	const char *s;
+	char *p;
+	int rc = scalar(c, n, key, &s);
+	if (rc)
+		return rc;
+	if (!(p = strdup(s)))
+		return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static int get_bool(struct ctx *c, yaml_node_t *n, const char *key, bool *out)
+{
+	const char *s;
+	int rc = scalar(c, n, key, &s);
+	if (rc)
+		return rc;
+	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+		*out = true;
+	else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+		*out = false;
+	else
+		return at(c, n, "'%s': expected true or false, got '%.64s'", key, s);
+	return 0;
+}
+
+static int get_duration(struct ctx *c, yaml_node_t *n, const char *key, kx_ms *out)
+{
+	const char *s;
+	int rc = scalar(c, n, key, &s);
+	if (rc)
+		return rc;
+	if (kx_duration_parse(s, out))
+		return at(c, n, "'%s': cannot parse duration '%.64s' (use e.g. 90s, 15m, 4h, 1d)", key,
+			  s);
+	return 0;
+}
+
+static int get_uint(struct ctx *c, yaml_node_t *n, const char *key, long long lo, long long hi,
+		    long long *out)
+{
+	const char *s;
+	char *end;
+	long long v;
+	int rc = scalar(c, n, key, &s);
+	if (rc)
+		return rc;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return at(c, n, "'%s': expected a whole number from %lld to %lld, got '%.64s'", key, lo,
+			  hi, s);
+	*out = v;
+	return 0;
+}
+
+typedef int (*pair_fn)(struct ctx *c, const char *key, yaml_node_t *value, void *arg);
+
+/* Calls fn for each key of a mapping node; keys must be scalars. */
+static int each_pair(struct ctx *c, yaml_node_t *map, const char *what, pair_fn fn, void *arg)
+{
+	if (map->type != YAML_MAPPING_NODE)
+		return at(c, map, "%s: expected a mapping of key: value", what);
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		int rc;
+		if (!k || !v || k->type != YAML_SCALAR_NODE)
+			return at(c, k ? k : map, "%s: keys must be plain names", what);
+		if ((rc = fn(c, (const char *)k->data.scalar.value, v, arg)))
+			return rc;
+	}
+	return 0;
+}
+
+static int unknown_key(struct ctx *c, yaml_node_t *v, const char *key, const char *where)
+{
+	/* Point at the value: its key is on the same line. */
+	return at(c, v, "unknown key '%.64s' in %s", key, where);
+}
+
+static int name_check(struct ctx *c, yaml_node_t *n, const char *what, const char *s,
+		      size_t max, bool upper_only)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len > max)
+		return at(c, n, "%s name must be 1 to %zu characters", what, max);
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+			  (!upper_only && ((ch >= 'a' && ch <= 'z') || ch == '-'));
+		if (!ok)
+			return at(c, n, "%s name '%.64s' may only use %s", what, s,
+				  upper_only ? "A-Z, 0-9 and '_'" : "letters, digits, '_' and '-'");
+	}
+	return 0;
+}
+
+static int severity_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_severity *s = arg;
+	long long dummy;
+	(void)dummy;
+
+	if (!strcmp(key, "name")) {
+		int rc = get_string(c, v, key, &s->name);
+		return rc ? rc : name_check(c, v, "severity", s->name, 16, false);
+	}
+	if (!strcmp(key, "description"))
+		return get_string(c, v, key, &s->description);
+	if (!strcmp(key, "examples"))
+		return get_string(c, v, key, &s->examples);
+	if (!strcmp(key, "escalate_to"))
+		return get_string(c, v, key, &s->escalate_to);
+	if (!strcmp(key, "response_time"))
+		return get_duration(c, v, key, &s->response_time);
+	if (!strcmp(key, "update_every"))
+		return get_duration(c, v, key, &s->update_every);
+	if (!strcmp(key, "pages"))
+		return get_bool(c, v, key, &s->pages);
+	if (!strcmp(key, "postmortem")) {
+		const char *p;
+		int rc = scalar(c, v, key, &p);
+		if (rc)
+			return rc;
+		if (!strcmp(p, "required"))
+			s->postmortem = KX_PM_REQUIRED;
+		else if (!strcmp(p, "optional"))
+			s->postmortem = KX_PM_OPTIONAL;
+		else if (!strcmp(p, "none"))
+			s->postmortem = KX_PM_NONE;
+		else
+			return at(c, v, "'postmortem': expected required, optional or none, got '%.64s'",
+				  p);
+		return 0;
+	}
+	return unknown_key(c, v, key, "a severity");
+}
+
+static int parse_severities(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
+{
+	size_t n;
+	struct kx_severity *list;
+
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'severities': expected a list of levels, most severe first");
+	n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	if (n == 0 || n > 16)
+		return at(c, seq, "'severities': expected 1 to 16 levels");
+	list = calloc(n, sizeof(*list));
+	if (!list)
+		return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, seq->data.sequence.items.start[i]);
+		struct kx_severity *s = &list[i];
+		int rc;
+		s->rank = (int)i;
+		s->response_time = 3600000;
+		s->update_every = 1800000;
+		s->postmortem = KX_PM_OPTIONAL;
+		if ((rc = each_pair(c, item, "a severity", severity_pair, s)))
+			goto fail;
+		if (!s->name) {
+			rc = at(c, item, "severity %zu has no 'name'", i + 1);
+			goto fail;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (!strcmp(list[j].name, s->name)) {
+				rc = at(c, item, "severity '%s' is defined twice", s->name);
+				goto fail;
+			}
+		}
+		if (s->update_every <= 0 || s->response_time <= 0) {
+			rc = at(c, item, "severity '%s': durations must be above zero", s->name);
+			goto fail;
+		}
+		if (!s->description && !(s->description = strdup(s->name))) {
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+			goto fail;
+		}
+		continue;
+	fail:
+		for (size_t j = 0; j < n; j++)
+			severity_release(&list[j]);
+		free(list);
+		return rc;
+	}
+	severities_release(cfg);
+	cfg->severities = list;
+	cfg->nseverities = n;
+	return 0;
+}
+
+static int type_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_type *t = arg;
+	if (!strcmp(key, "name")) {
+		int rc = get_string(c, v, key, &t->name);
+		return rc ? rc : name_check(c, v, "type", t->name, 32, true);
+	}
+	if (!strcmp(key, "description"))
+		return get_string(c, v, key, &t->description);
+	return unknown_key(c, v, key, "a type");
+}
+
+/* Types in the config are added to the built-in list; one with a built-in
+ * name replaces its description. */
+static int parse_types(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'types': expected a list of types");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct kx_type t = {0};
+		struct kx_type *existing, *p;
+		int rc = each_pair(c, item, "a type", type_pair, &t);
+		if (!rc && !t.name)
+			rc = at(c, item, "type has no 'name'");
+		if (rc) {
+			type_release(&t);
+			return rc;
+		}
+		if (!t.description && !(t.description = strdup(""))) {
+			type_release(&t);
+			return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		}
+		existing = (struct kx_type *)kx_config_type(cfg, t.name);
+		if (existing) {
+			free(existing->description);
+			existing->description = t.description;
+			free(t.name);
+			continue;
+		}
+		if (cfg->ntypes >= 256) {
+			type_release(&t);
+			return at(c, item, "too many types (at most 256)");
+		}
+		p = realloc(cfg->types, (cfg->ntypes + 1) * sizeof(*p));
+		if (!p) {
+			type_release(&t);
+			return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		}
+		cfg->types = p;
+		cfg->types[cfg->ntypes++] = t;
+	}
+	return 0;
+}
+
+static int top_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_config *cfg = arg;
+	long long n;
+	int rc;
+
+	if (!strcmp(key, "listen"))
+		return get_string(c, v, key, &cfg->listen);
+	if (!strcmp(key, "data_dir"))
+		return get_string(c, v, key, &cfg->data_dir);
+	if (!strcmp(key, "db"))
+		return get_string(c, v, key, &cfg->db);
+	if (!strcmp(key, "public_url"))
+		return get_string(c, v, key, &cfg->public_url);
+	if (!strcmp(key, "max_body_bytes")) {
+		if ((rc = get_uint(c, v, key, 1024, 1LL << 30, &n)))
+			return rc;
+		cfg->max_body_bytes = (size_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "threads")) {
+		if ((rc = get_uint(c, v, key, 0, 256, &n)))
+			return rc;
+		cfg->threads = (int)n;
+		return 0;
+	}
+	if (!strcmp(key, "severities"))
+		return parse_severities(c, cfg, v);
+	if (!strcmp(key, "types"))
+		return parse_types(c, cfg, v);
+	return unknown_key(c, v, key, "the configuration");
+}
+
+int kx_config_parse(struct kx_config *cfg, const char *text, size_t len, const char *file,
+		    struct kx_err *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	struct ctx c = {&doc, file, err};
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		rc = kx_err_set(err, KX_EINVAL, "%s:%zu:%zu: %s", file,
+				parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+				parser.problem ? parser.problem : "cannot parse YAML");
+		yaml_parser_delete(&parser);
+		return rc;
+	}
+	root = yaml_document_get_root_node(&doc);
+	if (root) /* an empty file is an empty configuration */
+		rc = each_pair(&c, root, "the configuration", top_pair, cfg);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return rc;
+}

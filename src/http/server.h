@@ -1,0 +1,109 @@
+/* server.h — the HTTP front: libmicrohttpd, routing, authentication and the
+ * response helpers the handlers share.
+ *
+ * Handlers are thin: decode the request, call one service function, encode
+ * the answer. They never see SQL or MHD. Request bodies are buffered up to
+ * the configured limit; anything larger is answered 413 before a handler
+ * runs.
+ */
+#ifndef KX_HTTP_SERVER_H
+#define KX_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/token.h"
+#include "lib/buf.h"
+#include "service/app.h"
+
+#define KX_MAX_PARAMS 4
+
+struct kx_http_req {
+	const struct kx_app *app;
+	void *conn; /* the server's; reach it only through the functions below */
+	const char *method;
+	const char *path;
+	const char *params[KX_MAX_PARAMS]; /* {name} segments of the route, in order */
+	const char *body;
+	size_t body_len;
+	const struct kx_token *who; /* NULL on public routes */
+	kx_ms now;
+};
+
+struct kx_http_resp {
+	unsigned status;
+	const char *content_type;
+	struct kx_buf body;
+	char location[160];
+	char allow[64];
+};
+
+/* A query parameter's value, or NULL. */
+const char *kx_http_query(const struct kx_http_req *req, const char *name);
+/* Calls fn for each query parameter; stops at the first non-zero return. */
+int kx_http_query_each(const struct kx_http_req *req,
+		       int (*fn)(const char *key, const char *value, void *arg), void *arg);
+
+/* Answers status with j as the body (takes the reference). */
+void kx_http_json(struct kx_http_resp *resp, unsigned status, json_t *j);
+/* Answers the error for a KX_E… code: {"error":{"code","message"}}. */
+void kx_http_error(struct kx_http_resp *resp, int code, const char *message);
+void kx_http_errorf(struct kx_http_resp *resp, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* HTTP status for a KX_E… code. */
+unsigned kx_http_status_for(int code);
+
+typedef void (*kx_handler)(struct kx_http_req *req, struct kx_http_resp *resp);
+
+struct kx_route {
+	const char *method;
+	const char *pattern; /* "/v1/incidents/{id}/status" */
+	enum kx_access need; /* KX_ACCESS_NONE: public */
+	kx_handler fn;
+};
+
+extern const struct kx_route kx_routes[]; /* {NULL}-terminated */
+
+struct kx_server;
+
+struct kx_server_opts {
+	const char *host; /* "127.0.0.1", "0.0.0.0", "::1" */
+	unsigned port;
+	int threads;
+	size_t max_body;
+};
+
+int kx_server_start(const struct kx_app *app, const struct kx_server_opts *opts,
+		    struct kx_server **out, struct kx_err *err);
+unsigned kx_server_port(const struct kx_server *s);
+void kx_server_stop(struct kx_server *s);
+
+/* Handler families. */
+void kx_h_healthz(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_readyz(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_severities(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_types(struct kx_http_req *req, struct kx_http_resp *resp);
+
+void kx_h_incident_declare(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_get(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_edit(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_status(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_severity(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_roles(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_ack(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_impact(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_resolve(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_reopen(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_timeline_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_timeline_add(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_action_items_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_action_item_add(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_action_item_done(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_export(struct kx_http_req *req, struct kx_http_resp *resp);
+
+void kx_h_token_create(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_token_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_token_revoke(struct kx_http_req *req, struct kx_http_resp *resp);
+
+#endif

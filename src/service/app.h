@@ -1,0 +1,14 @@
+/* app.h — what every service call needs: the store and the configuration.
+ * Built once by klaxond and shared read-only by all request threads. */
+#ifndef KX_APP_H
+#define KX_APP_H
+
+#include "core/config.h"
+#include "store/store.h"
+
+struct kx_app {
+	struct kx_store *store;
+	const struct kx_config *cfg;
+};
+
+#endif

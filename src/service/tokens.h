@@ -1,0 +1,34 @@
+/* tokens.h — API tokens: authentication, bootstrap, create, list, revoke.
+ *
+ * Secrets leave the daemon exactly once, when the token is created; the
+ * store keeps only their hash. A scoped admin sees and manages only tokens
+ * whose scope includes its own.
+ */
+#ifndef KX_SVC_TOKENS_H
+#define KX_SVC_TOKENS_H
+
+#include "core/token.h"
+#include "service/app.h"
+
+/* Resolves a bearer secret to its token. KX_EAUTH for an unknown or revoked
+ * one. */
+int kx_svc_authenticate(const struct kx_app *app, const char *secret, struct kx_token *out,
+			struct kx_err *err);
+
+/* When the store has no token at all, creates the admin token, hands the
+ * secret to persist() (which must store it, e.g. write admin.token) and
+ * commits only if persist() returned 0. *created says whether it did. */
+int kx_svc_token_bootstrap(const struct kx_app *app, kx_ms now,
+			   int (*persist)(const char *secret, void *arg), void *arg,
+			   bool *created, struct kx_err *err);
+
+/* Creates a token; secret receives it (KX_TOKEN_LEN + 1 bytes). */
+int kx_svc_token_create(const struct kx_app *app, const struct kx_token *who,
+			enum kx_access role, const char *name, const struct kx_labels *scope,
+			kx_ms now, struct kx_token *out, char *secret, struct kx_err *err);
+int kx_svc_token_list(const struct kx_app *app, const struct kx_token *who,
+		      struct kx_tokens *out, struct kx_err *err);
+int kx_svc_token_revoke(const struct kx_app *app, const struct kx_token *who, const char *id,
+			kx_ms now, struct kx_token *out, struct kx_err *err);
+
+#endif

@@ -1,0 +1,1102 @@
+/* sqlite.c — the embedded SQLite backend.
+ *
+ * One writer connection behind a mutex (held for the whole write
+ * transaction, so BEGIN IMMEDIATE never waits on SQLite's busy handler) and a
+ * small pool of reader connections that run concurrently under WAL. Every
+ * connection caches its prepared statements, keyed by the address of the
+ * static SQL text. Commits are durable (synchronous=FULL): a 2xx answer means
+ * the change is on disk.
+ */
+#include "store/migrate.h"
+#include "store/store.h"
+#include "lib/buf.h"
+#include "lib/time.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NREADERS 4
+#define STMT_CACHE 64
+
+struct conn {
+	sqlite3 *db;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[STMT_CACHE];
+	int ncache;
+	bool busy; /* readers: handed out */
+};
+
+struct be {
+	char *path;
+	struct conn writer;
+	pthread_mutex_t wlock;
+	struct conn readers[NREADERS];
+	pthread_mutex_t rlock;
+	pthread_cond_t rfree;
+};
+
+struct tx {
+	struct be *be;
+	struct conn *c;
+	bool write;
+};
+
+static int db_error(sqlite3 *db, int rc, struct kx_err *err)
+{
+	int ext = db ? sqlite3_extended_errcode(db) : rc;
+	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	if ((ext & 0xff) == SQLITE_CONSTRAINT)
+		return kx_err_set(err, KX_ECONFLICT, "conflicting change: %s", msg);
+	if ((ext & 0xff) == SQLITE_BUSY || (ext & 0xff) == SQLITE_LOCKED)
+		return kx_err_set(err, KX_EUNAVAIL, "database is busy: %s", msg);
+	if ((ext & 0xff) == SQLITE_FULL || (ext & 0xff) == SQLITE_IOERR ||
+	    (ext & 0xff) == SQLITE_CANTOPEN)
+		return kx_err_set(err, KX_EUNAVAIL, "database unavailable: %s", msg);
+	return kx_err_set(err, KX_ESTORE, "database error: %s", msg);
+}
+
+static int exec(sqlite3 *db, const char *sql, struct kx_err *err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		kx_err_set(err, rc == SQLITE_BUSY ? KX_EUNAVAIL : KX_ESTORE, "database error: %s",
+			   msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return err ? err->code : KX_ESTORE;
+	}
+	return 0;
+}
+
+/* A cached statement for sql (a static string), reset and unbound. */
+static sqlite3_stmt *stmt(struct conn *c, const char *sql, struct kx_err *err)
+{
+	sqlite3_stmt *st;
+	for (int i = 0; i < c->ncache; i++)
+		if (c->cache[i].sql == sql)
+			return c->cache[i].st;
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		db_error(c->db, SQLITE_ERROR, err);
+		return NULL;
+	}
+	/* More distinct statements than slots is a programming error. */
+	assert(c->ncache < STMT_CACHE);
+	c->cache[c->ncache].sql = sql;
+	c->cache[c->ncache].st = st;
+	c->ncache++;
+	return st;
+}
+
+static void done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int conn_open(struct conn *c, const char *path, bool readonly, struct kx_err *err)
+{
+	int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+		    SQLITE_OPEN_NOMUTEX;
+	int rc;
+	memset(c, 0, sizeof(*c));
+	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		kx_err_set(err, KX_EIO, "cannot open database '%s': %s", path,
+			   c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		sqlite3_close(c->db);
+		c->db = NULL;
+		return KX_EIO;
+	}
+	sqlite3_busy_timeout(c->db, 5000);
+	sqlite3_extended_result_codes(c->db, 1);
+	if (!readonly && (rc = exec(c->db, "PRAGMA journal_mode=WAL", err)))
+		return rc;
+	return exec(c->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err);
+}
+
+static void conn_close(struct conn *c)
+{
+	for (int i = 0; i < c->ncache; i++)
+		sqlite3_finalize(c->cache[i].st);
+	c->ncache = 0;
+	if (c->db)
+		sqlite3_close(c->db);
+	c->db = NULL;
+}
+
+static int migrate(sqlite3 *db, struct kx_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int current = 0, rc;
+
+	if ((rc = exec(db,
+		       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		       " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL"
+		       ") STRICT",
+		       err)))
+		return rc;
+	if ((rc = exec(db, "BEGIN IMMEDIATE", err)))
+		return rc;
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1,
+			       &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = db_error(db, SQLITE_ERROR, err);
+		goto fail;
+	}
+	current = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	for (const struct kx_migration *m = kx_sqlite_migrations; m->sql; m++) {
+		if (m->version <= current)
+			continue;
+		if ((rc = exec(db, m->sql, err))) {
+			kx_err_set(err, KX_ESTORE, "migration %s failed: %s", m->name,
+				   err ? err->msg : "");
+			goto fail;
+		}
+		if (sqlite3_prepare_v2(db,
+				       "INSERT INTO schema_migrations (version, name, applied_at) "
+				       "VALUES (?, ?, ?)",
+				       -1, &st, NULL) != SQLITE_OK) {
+			rc = db_error(db, SQLITE_ERROR, err);
+			goto fail;
+		}
+		sqlite3_bind_int(st, 1, m->version);
+		sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, kx_now_ms());
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = db_error(db, SQLITE_ERROR, err);
+			goto fail;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	return exec(db, "COMMIT", err);
+fail:
+	sqlite3_finalize(st);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rc ? rc : KX_ESTORE;
+}
+
+static bool sq_accepts(const char *url)
+{
+	return strncmp(url, "sqlite:", 7) == 0;
+}
+
+static void sq_close(void *p)
+{
+	struct be *be = p;
+	if (!be)
+		return;
+	conn_close(&be->writer);
+	for (int i = 0; i < NREADERS; i++)
+		conn_close(&be->readers[i]);
+	pthread_mutex_destroy(&be->wlock);
+	pthread_mutex_destroy(&be->rlock);
+	pthread_cond_destroy(&be->rfree);
+	free(be->path);
+	free(be);
+}
+
+static int sq_open(const char *url, void **out, struct kx_err *err)
+{
+	const char *path = url + 7;
+	struct be *be;
+	int rc;
+
+	if (strncmp(path, "//", 2) == 0)
+		path += 2;
+	if (!*path)
+		return kx_err_set(err, KX_EINVAL, "database URL '%s' has no path", url);
+	if (!(be = calloc(1, sizeof(*be))) || !(be->path = strdup(path))) {
+		free(be);
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&be->wlock, NULL);
+	pthread_mutex_init(&be->rlock, NULL);
+	pthread_cond_init(&be->rfree, NULL);
+	if ((rc = conn_open(&be->writer, be->path, false, err)) ||
+	    (rc = migrate(be->writer.db, err)))
+		goto fail;
+	for (int i = 0; i < NREADERS; i++)
+		if ((rc = conn_open(&be->readers[i], be->path, false, err)))
+			goto fail;
+	*out = be;
+	return 0;
+fail:
+	sq_close(be);
+	return rc;
+}
+
+static struct conn *take_reader(struct be *be)
+{
+	struct conn *c = NULL;
+	pthread_mutex_lock(&be->rlock);
+	for (;;) {
+		for (int i = 0; i < NREADERS; i++) {
+			if (!be->readers[i].busy) {
+				c = &be->readers[i];
+				c->busy = true;
+				break;
+			}
+		}
+		if (c)
+			break;
+		pthread_cond_wait(&be->rfree, &be->rlock);
+	}
+	pthread_mutex_unlock(&be->rlock);
+	return c;
+}
+
+static void give_reader(struct be *be, struct conn *c)
+{
+	pthread_mutex_lock(&be->rlock);
+	c->busy = false;
+	pthread_cond_signal(&be->rfree);
+	pthread_mutex_unlock(&be->rlock);
+}
+
+static void release_conn(struct tx *t)
+{
+	if (t->write)
+		pthread_mutex_unlock(&t->be->wlock);
+	else
+		give_reader(t->be, t->c);
+	free(t);
+}
+
+static int sq_begin_impl(void *p, bool write, void **out, struct kx_err *err)
+{
+	struct be *be = p;
+	struct tx *t = malloc(sizeof(*t));
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!t)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	t->be = be;
+	t->write = write;
+	if (write) {
+		pthread_mutex_lock(&be->wlock);
+		t->c = &be->writer;
+	} else {
+		t->c = take_reader(be);
+	}
+	st = stmt(t->c, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+	if (!st) {
+		release_conn(t);
+		return err ? err->code : KX_ESTORE;
+	}
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE) {
+		rc = db_error(t->c->db, rc, err);
+		release_conn(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+static int sq_commit(void *p, struct kx_err *err)
+{
+	struct tx *t = p;
+	sqlite3_stmt *st = stmt(t->c, "COMMIT", err);
+	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+	if (st)
+		done(st);
+	if (rc != SQLITE_DONE) {
+		rc = db_error(t->c->db, rc, err);
+		sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
+		release_conn(t);
+		return rc;
+	}
+	release_conn(t);
+	return 0;
+}
+
+static void sq_rollback(void *p)
+{
+	struct tx *t = p;
+	if (!sqlite3_get_autocommit(t->c->db))
+		sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
+	release_conn(t);
+}
+
+static int sq_ping(void *p, struct kx_err *err)
+{
+	struct be *be = p;
+	struct conn *c = take_reader(be);
+	sqlite3_stmt *st = stmt(c, "SELECT count(*) FROM schema_migrations", err);
+	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+	if (st)
+		done(st);
+	rc = rc == SQLITE_ROW ? 0 : db_error(c->db, rc, err);
+	give_reader(be, c);
+	return rc;
+}
+
+/* ---- binding helpers ---- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_time(sqlite3_stmt *st, int i, kx_ms t)
+{
+	if (t == KX_TIME_UNSET)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, t);
+}
+
+static void bind_count(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? strdup((const char *)s) : NULL;
+}
+
+static kx_ms col_time(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? KX_TIME_UNSET
+							  : sqlite3_column_int64(st, i);
+}
+
+static int64_t col_count(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
+/* Steps a statement expected to finish without rows. */
+static int step_done(struct tx *t, sqlite3_stmt *st, struct kx_err *err)
+{
+	int rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return db_error(t->c->db, rc, err);
+	return 0;
+}
+
+#define STMT(var, sql)                                                                         \
+	static const char var##_sql[] = sql;                                                   \
+	sqlite3_stmt *var = stmt(t->c, var##_sql, err);                                        \
+	if (!var)                                                                              \
+		return err ? err->code : KX_ESTORE;
+
+/* ---- incidents ---- */
+
+static int sq_incident_next_seq(void *p, const char *day, int64_t *seq, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "INSERT INTO incident_counters (day, last) VALUES (?, 1) "
+		 "ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last");
+	sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		done(st);
+		return db_error(t->c->db, rc, err);
+	}
+	*seq = sqlite3_column_int64(st, 0);
+	done(st);
+	return 0;
+}
+
+static int write_children(struct tx *t, const struct kx_incident *inc, bool replace,
+			  struct kx_err *err)
+{
+	int rc;
+	if (replace) {
+		STMT(d1, "DELETE FROM incident_labels WHERE incident_id = ?");
+		STMT(d2, "DELETE FROM incident_types WHERE incident_id = ?");
+		STMT(d3, "DELETE FROM incident_roles WHERE incident_id = ?");
+		sqlite3_stmt *ds[] = {d1, d2, d3};
+		for (int i = 0; i < 3; i++) {
+			sqlite3_bind_text(ds[i], 1, inc->id, -1, SQLITE_STATIC);
+			if ((rc = step_done(t, ds[i], err)))
+				return rc;
+		}
+	}
+	{
+		STMT(st, "INSERT INTO incident_labels (incident_id, key, value) VALUES (?, ?, ?)");
+		for (size_t i = 0; i < inc->labels.n; i++) {
+			sqlite3_bind_text(st, 1, inc->id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, inc->labels.v[i].key, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, inc->labels.v[i].value, -1, SQLITE_STATIC);
+			if ((rc = step_done(t, st, err)))
+				return rc;
+		}
+	}
+	{
+		STMT(st, "INSERT INTO incident_types (incident_id, position, type) VALUES (?, ?, ?)");
+		for (size_t i = 0; i < inc->ntypes; i++) {
+			sqlite3_bind_text(st, 1, inc->id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (int64_t)i);
+			sqlite3_bind_text(st, 3, inc->types[i], -1, SQLITE_STATIC);
+			if ((rc = step_done(t, st, err)))
+				return rc;
+		}
+	}
+	{
+		STMT(st, "INSERT INTO incident_roles (incident_id, position, role, person) "
+			 "VALUES (?, ?, ?, ?)");
+		for (size_t i = 0; i < inc->nroles; i++) {
+			sqlite3_bind_text(st, 1, inc->id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (int64_t)i);
+			sqlite3_bind_text(st, 3, inc->roles[i].role, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 4, inc->roles[i].person, -1, SQLITE_STATIC);
+			if ((rc = step_done(t, st, err)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Binds the incident's own columns at 1..20 (shared by insert and update). */
+static void bind_incident(sqlite3_stmt *st, const struct kx_incident *inc)
+{
+	bind_text(st, 1, inc->title);
+	bind_text(st, 2, inc->summary);
+	bind_text(st, 3, inc->severity);
+	bind_text(st, 4, kx_status_name(inc->status));
+	bind_text(st, 5, inc->root_cause);
+	bind_text(st, 6, inc->resolution);
+	bind_count(st, 7, inc->impact.users);
+	bind_count(st, 8, inc->impact.accounts);
+	bind_count(st, 9, inc->impact.actions);
+	bind_text(st, 10, inc->impact.revenue);
+	bind_text(st, 11, inc->impact.description);
+	bind_time(st, 12, inc->started_at);
+	bind_time(st, 13, inc->detected_at);
+	bind_time(st, 14, inc->declared_at);
+	bind_time(st, 15, inc->acknowledged_at);
+	bind_time(st, 16, inc->mitigated_at);
+	bind_time(st, 17, inc->resolved_at);
+	bind_text(st, 18, inc->created_by);
+	bind_time(st, 19, inc->updated_at);
+	sqlite3_bind_int64(st, 20, inc->version);
+}
+
+static int sq_incident_insert(void *p, const struct kx_incident *inc, struct kx_err *err)
+{
+	struct tx *t = p;
+	char day[9];
+	int rc;
+	STMT(st, "INSERT INTO incidents (title, summary, severity, status, root_cause, resolution, "
+		 "impact_users, impact_accounts, impact_actions, impact_revenue, impact_description, "
+		 "started_at, detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, "
+		 "created_by, updated_at, version, id, day, seq) "
+		 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	memcpy(day, inc->id + 4, 8);
+	day[8] = '\0';
+	bind_incident(st, inc);
+	sqlite3_bind_text(st, 21, inc->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 22, day, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 23, strtoll(inc->id + 13, NULL, 10));
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	return write_children(t, inc, false, err);
+}
+
+static int sq_incident_update(void *p, const struct kx_incident *inc, int64_t expected,
+			      struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "UPDATE incidents SET title=?, summary=?, severity=?, status=?, root_cause=?, "
+		 "resolution=?, impact_users=?, impact_accounts=?, impact_actions=?, "
+		 "impact_revenue=?, impact_description=?, started_at=?, detected_at=?, "
+		 "declared_at=?, acknowledged_at=?, mitigated_at=?, resolved_at=?, created_by=?, "
+		 "updated_at=?, version=? WHERE id=? AND version=?");
+	bind_incident(st, inc);
+	sqlite3_bind_text(st, 21, inc->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 22, expected);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ECONFLICT,
+				  "incident '%s' was changed by someone else (expected version %lld)",
+				  inc->id, (long long)expected);
+	return write_children(t, inc, true, err);
+}
+
+static int load_children(struct tx *t, struct kx_incident *inc, struct kx_err *err)
+{
+	int rc;
+	{
+		STMT(st, "SELECT key, value FROM incident_labels WHERE incident_id = ? ORDER BY key");
+		sqlite3_bind_text(st, 1, inc->id, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			/* Stored labels were validated on the way in; load as is. */
+			if (kx_labels_set(&inc->labels, (const char *)sqlite3_column_text(st, 0),
+					  (const char *)sqlite3_column_text(st, 1), NULL)) {
+				done(st);
+				return kx_err_set(err, KX_ENOMEM, "out of memory");
+			}
+		}
+		done(st);
+		if (rc != SQLITE_DONE)
+			return db_error(t->c->db, rc, err);
+	}
+	{
+		STMT(st, "SELECT type FROM incident_types WHERE incident_id = ? ORDER BY position");
+		sqlite3_bind_text(st, 1, inc->id, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (kx_incident_add_type(inc, (const char *)sqlite3_column_text(st, 0))) {
+				done(st);
+				return kx_err_set(err, KX_ENOMEM, "out of memory");
+			}
+		}
+		done(st);
+		if (rc != SQLITE_DONE)
+			return db_error(t->c->db, rc, err);
+	}
+	{
+		STMT(st, "SELECT role, person FROM incident_roles WHERE incident_id = ? "
+			 "ORDER BY position");
+		sqlite3_bind_text(st, 1, inc->id, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (kx_incident_add_role(inc, (const char *)sqlite3_column_text(st, 0),
+						 (const char *)sqlite3_column_text(st, 1))) {
+				done(st);
+				return kx_err_set(err, KX_ENOMEM, "out of memory");
+			}
+		}
+		done(st);
+		if (rc != SQLITE_DONE)
+			return db_error(t->c->db, rc, err);
+	}
+	return 0;
+}
+
+static int sq_incident_get(void *p, const char *id, struct kx_incident *inc, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT title, summary, severity, status, root_cause, resolution, impact_users, "
+		 "impact_accounts, impact_actions, impact_revenue, impact_description, started_at, "
+		 "detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, created_by, "
+		 "updated_at, version FROM incidents WHERE id = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		done(st);
+		return kx_err_set(err, KX_ENOTFOUND, "incident '%.64s' not found", id);
+	}
+	if (rc != SQLITE_ROW) {
+		done(st);
+		return db_error(t->c->db, rc, err);
+	}
+	kx_incident_init(inc);
+	snprintf(inc->id, sizeof(inc->id), "%s", id);
+	inc->title = col_text(st, 0);
+	inc->summary = col_text(st, 1);
+	inc->severity = col_text(st, 2);
+	kx_status_parse((const char *)sqlite3_column_text(st, 3), &inc->status, NULL);
+	inc->root_cause = col_text(st, 4);
+	inc->resolution = col_text(st, 5);
+	inc->impact.users = col_count(st, 6);
+	inc->impact.accounts = col_count(st, 7);
+	inc->impact.actions = col_count(st, 8);
+	inc->impact.revenue = col_text(st, 9);
+	inc->impact.description = col_text(st, 10);
+	inc->started_at = col_time(st, 11);
+	inc->detected_at = col_time(st, 12);
+	inc->declared_at = col_time(st, 13);
+	inc->acknowledged_at = col_time(st, 14);
+	inc->mitigated_at = col_time(st, 15);
+	inc->resolved_at = col_time(st, 16);
+	inc->created_by = col_text(st, 17);
+	inc->updated_at = col_time(st, 18);
+	inc->version = sqlite3_column_int64(st, 19);
+	done(st);
+	if (!inc->title || !inc->severity || !inc->created_by) {
+		kx_incident_release(inc);
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	if ((rc = load_children(t, inc, err))) {
+		kx_incident_release(inc);
+		return rc;
+	}
+	return 0;
+}
+
+static int sq_incident_list(void *p, const struct kx_incident_filter *f,
+			    struct kx_incident_list *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct kx_buf sql;
+	sqlite3_stmt *st = NULL;
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, bi = 1;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	kx_buf_adds(&sql, "SELECT id FROM incidents i WHERE 1=1");
+	if (f->status)
+		kx_buf_adds(&sql, " AND status = ?");
+	if (f->severity)
+		kx_buf_adds(&sql, " AND severity = ?");
+	if (f->open_only)
+		kx_buf_adds(&sql, " AND status <> 'resolved'");
+	if (f->declared_since != KX_TIME_UNSET)
+		kx_buf_adds(&sql, " AND declared_at >= ?");
+	for (size_t i = 0; i < f->labels.n; i++)
+		kx_buf_adds(&sql, " AND EXISTS (SELECT 1 FROM incident_labels l WHERE "
+				  "l.incident_id = i.id AND l.key = ? AND l.value = ?)");
+	if (kx_buf_adds(&sql, " ORDER BY declared_at DESC, id DESC LIMIT ?"))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	if (sqlite3_prepare_v2(t->c->db, kx_buf_str(&sql), -1, &st, NULL) != SQLITE_OK) {
+		rc = db_error(t->c->db, SQLITE_ERROR, err);
+		goto out;
+	}
+	if (f->status)
+		sqlite3_bind_text(st, bi++, f->status, -1, SQLITE_STATIC);
+	if (f->severity)
+		sqlite3_bind_text(st, bi++, f->severity, -1, SQLITE_STATIC);
+	if (f->declared_since != KX_TIME_UNSET)
+		sqlite3_bind_int64(st, bi++, f->declared_since);
+	for (size_t i = 0; i < f->labels.n; i++) {
+		sqlite3_bind_text(st, bi++, f->labels.v[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, bi++, f->labels.v[i].value, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int(st, bi++, f->limit > 0 ? f->limit : 100);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			char **np = realloc(ids, nc * sizeof(*np));
+			if (!np) {
+				rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+				goto out;
+			}
+			ids = np;
+			cap = nc;
+		}
+		if (!(ids[n] = col_text(st, 0))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto out;
+		}
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = db_error(t->c->db, rc, err);
+		goto out;
+	}
+	rc = 0;
+	if (n && !(out->v = calloc(n, sizeof(*out->v)))) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = sq_incident_get(t, ids[i], &out->v[i], err))) {
+			kx_incident_list_release(out);
+			goto out;
+		}
+		out->n++;
+	}
+out:
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+/* ---- timeline ---- */
+
+static int sq_timeline_add(void *p, const char *incident, struct kx_timeline_entry *e,
+			   struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "INSERT INTO timeline (incident_id, at, author, kind, text) VALUES (?,?,?,?,?)");
+	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, e->at);
+	sqlite3_bind_text(st, 3, e->author, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->text, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	e->id = sqlite3_last_insert_rowid(t->c->db);
+	return 0;
+}
+
+static int sq_timeline_list(void *p, const char *incident, struct kx_timeline *out,
+			    struct kx_err *err)
+{
+	struct tx *t = p;
+	size_t cap = 0;
+	int rc;
+	STMT(st, "SELECT id, at, author, kind, text FROM timeline WHERE incident_id = ? "
+		 "ORDER BY at, id");
+	out->v = NULL;
+	out->n = 0;
+	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kx_timeline_entry *e;
+		if (out->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct kx_timeline_entry *np = realloc(out->v, nc * sizeof(*np));
+			if (!np)
+				goto nomem;
+			out->v = np;
+			cap = nc;
+		}
+		e = &out->v[out->n++];
+		e->id = sqlite3_column_int64(st, 0);
+		e->at = sqlite3_column_int64(st, 1);
+		e->author = col_text(st, 2);
+		e->kind = col_text(st, 3);
+		e->text = col_text(st, 4);
+		if (!e->author || !e->kind || !e->text)
+			goto nomem;
+	}
+	done(st);
+	if (rc != SQLITE_DONE) {
+		kx_timeline_release(out);
+		return db_error(t->c->db, rc, err);
+	}
+	return 0;
+nomem:
+	done(st);
+	kx_timeline_release(out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+/* ---- action items ---- */
+
+static void read_item(sqlite3_stmt *st, struct kx_action_item *a)
+{
+	const char *kind = (const char *)sqlite3_column_text(st, 2);
+	const char *due = (const char *)sqlite3_column_text(st, 4);
+	memset(a, 0, sizeof(*a));
+	a->number = sqlite3_column_int64(st, 0);
+	a->title = col_text(st, 1);
+	kx_item_kind_parse(kind ? kind : "", &a->kind, NULL);
+	a->owner = col_text(st, 3);
+	snprintf(a->due, sizeof(a->due), "%s", due ? due : "");
+	a->done = strcmp((const char *)sqlite3_column_text(st, 5), "done") == 0;
+	a->created_at = sqlite3_column_int64(st, 6);
+	a->done_at = col_time(st, 7);
+}
+
+#define ITEM_COLS "number, title, kind, owner, due, status, created_at, done_at"
+
+static int sq_action_item_add(void *p, const char *incident, struct kx_action_item *a,
+			      struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "INSERT INTO action_items (incident_id, number, title, kind, owner, due, status, "
+		 "created_at, done_at) SELECT ?1, coalesce(max(number), 0) + 1, ?2, ?3, ?4, ?5, ?6, "
+		 "?7, ?8 FROM action_items WHERE incident_id = ?1 RETURNING number");
+	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kx_item_kind_name(a->kind), -1, SQLITE_STATIC);
+	bind_text(st, 4, a->owner);
+	bind_text(st, 5, a->due[0] ? a->due : NULL);
+	sqlite3_bind_text(st, 6, a->done ? "done" : "open", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, a->created_at);
+	bind_time(st, 8, a->done_at);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		done(st);
+		return db_error(t->c->db, rc, err);
+	}
+	a->number = sqlite3_column_int64(st, 0);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return db_error(t->c->db, rc, err);
+	return 0;
+}
+
+static int sq_action_item_get(void *p, const char *incident, int64_t number,
+			      struct kx_action_item *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " ITEM_COLS " FROM action_items WHERE incident_id = ? AND number = ?");
+	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, number);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		read_item(st, out);
+		done(st);
+		if (!out->title) {
+			kx_action_item_release(out);
+			return kx_err_set(err, KX_ENOMEM, "out of memory");
+		}
+		return 0;
+	}
+	done(st);
+	if (rc == SQLITE_DONE)
+		return kx_err_set(err, KX_ENOTFOUND, "action item %lld of '%s' not found",
+				  (long long)number, incident);
+	return db_error(t->c->db, rc, err);
+}
+
+static int sq_action_item_update(void *p, const char *incident, const struct kx_action_item *a,
+				 struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "UPDATE action_items SET title=?, kind=?, owner=?, due=?, status=?, done_at=? "
+		 "WHERE incident_id=? AND number=?");
+	sqlite3_bind_text(st, 1, a->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kx_item_kind_name(a->kind), -1, SQLITE_STATIC);
+	bind_text(st, 3, a->owner);
+	bind_text(st, 4, a->due[0] ? a->due : NULL);
+	sqlite3_bind_text(st, 5, a->done ? "done" : "open", -1, SQLITE_STATIC);
+	bind_time(st, 6, a->done_at);
+	sqlite3_bind_text(st, 7, incident, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, a->number);
+	return step_done(t, st, err);
+}
+
+static int sq_action_item_list(void *p, const char *incident, struct kx_action_items *out,
+			       struct kx_err *err)
+{
+	struct tx *t = p;
+	size_t cap = 0;
+	int rc;
+	STMT(st, "SELECT " ITEM_COLS " FROM action_items WHERE incident_id = ? ORDER BY number");
+	out->v = NULL;
+	out->n = 0;
+	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct kx_action_item *np = realloc(out->v, nc * sizeof(*np));
+			if (!np)
+				goto nomem;
+			out->v = np;
+			cap = nc;
+		}
+		read_item(st, &out->v[out->n]);
+		out->n++;
+		if (!out->v[out->n - 1].title)
+			goto nomem;
+	}
+	done(st);
+	if (rc != SQLITE_DONE) {
+		kx_action_items_release(out);
+		return db_error(t->c->db, rc, err);
+	}
+	return 0;
+nomem:
+	done(st);
+	kx_action_items_release(out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+/* ---- tokens ---- */
+
+static int sq_token_count(void *p, int64_t *n, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT count(*) FROM tokens");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		done(st);
+		return db_error(t->c->db, rc, err);
+	}
+	*n = sqlite3_column_int64(st, 0);
+	done(st);
+	return 0;
+}
+
+static int sq_token_insert(void *p, const struct kx_token *tok, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "INSERT INTO tokens (id, hash, name, role, created_by, created_at, revoked_at) "
+		 "VALUES (?,?,?,?,?,?,?)");
+	STMT(sl, "INSERT INTO token_labels (token_id, key, value) VALUES (?,?,?)");
+	sqlite3_bind_text(st, 1, tok->id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, tok->hash, KX_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, tok->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, kx_access_name(tok->role), -1, SQLITE_STATIC);
+	bind_text(st, 5, tok->created_by);
+	sqlite3_bind_int64(st, 6, tok->created_at);
+	bind_time(st, 7, tok->revoked_at);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	for (size_t i = 0; i < tok->scope.n; i++) {
+		sqlite3_bind_text(sl, 1, tok->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(sl, 2, tok->scope.v[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(sl, 3, tok->scope.v[i].value, -1, SQLITE_STATIC);
+		if ((rc = step_done(t, sl, err)))
+			return rc;
+	}
+	return 0;
+}
+
+#define TOKEN_COLS "id, hash, name, role, created_by, created_at, revoked_at"
+
+static int read_token(struct tx *t, sqlite3_stmt *st, struct kx_token *tok, struct kx_err *err)
+{
+	const void *h = sqlite3_column_blob(st, 1);
+	int rc;
+	kx_token_init(tok);
+	snprintf(tok->id, sizeof(tok->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	if (h && sqlite3_column_bytes(st, 1) == KX_HASH_LEN)
+		memcpy(tok->hash, h, KX_HASH_LEN);
+	tok->name = col_text(st, 2);
+	kx_access_parse((const char *)sqlite3_column_text(st, 3), &tok->role, NULL);
+	tok->created_by = col_text(st, 4);
+	tok->created_at = sqlite3_column_int64(st, 5);
+	tok->revoked_at = col_time(st, 6);
+	if (!tok->name)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	{
+		STMT(sl, "SELECT key, value FROM token_labels WHERE token_id = ? ORDER BY key");
+		sqlite3_bind_text(sl, 1, tok->id, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(sl)) == SQLITE_ROW) {
+			if (kx_labels_set(&tok->scope, (const char *)sqlite3_column_text(sl, 0),
+					  (const char *)sqlite3_column_text(sl, 1), NULL)) {
+				done(sl);
+				return kx_err_set(err, KX_ENOMEM, "out of memory");
+			}
+		}
+		done(sl);
+		if (rc != SQLITE_DONE)
+			return db_error(t->c->db, rc, err);
+	}
+	return 0;
+}
+
+static int token_one(struct tx *t, sqlite3_stmt *st, struct kx_token *out, const char *what,
+		     struct kx_err *err)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		done(st);
+		return kx_err_set(err, KX_ENOTFOUND, "token %s not found", what);
+	}
+	if (rc != SQLITE_ROW) {
+		done(st);
+		return db_error(t->c->db, rc, err);
+	}
+	/* read_token runs another statement; this one stays on its row. */
+	rc = read_token(t, st, out, err);
+	done(st);
+	if (rc)
+		kx_token_release(out);
+	return rc;
+}
+
+static int sq_token_by_hash(void *p, const uint8_t hash[KX_HASH_LEN], struct kx_token *out,
+			    struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?");
+	sqlite3_bind_blob(st, 1, hash, KX_HASH_LEN, SQLITE_STATIC);
+	return token_one(t, st, out, "", err);
+}
+
+static int sq_token_get(void *p, const char *id, struct kx_token *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "SELECT " TOKEN_COLS " FROM tokens WHERE id = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	return token_one(t, st, out, id, err);
+}
+
+static int sq_token_list(void *p, struct kx_tokens *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	size_t cap = 0;
+	int rc;
+	STMT(st, "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, id");
+	out->v = NULL;
+	out->n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct kx_token *np = realloc(out->v, nc * sizeof(*np));
+			if (!np) {
+				rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+				goto fail;
+			}
+			out->v = np;
+			cap = nc;
+		}
+		out->n++;
+		if ((rc = read_token(t, st, &out->v[out->n - 1], err)))
+			goto fail;
+	}
+	done(st);
+	if (rc != SQLITE_DONE) {
+		kx_tokens_release(out);
+		return db_error(t->c->db, rc, err);
+	}
+	return 0;
+fail:
+	done(st);
+	kx_tokens_release(out);
+	return rc;
+}
+
+static int sq_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+	sqlite3_bind_int64(st, 1, at);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ECONFLICT, "token '%s' is already revoked", id);
+	return 0;
+}
+
+const struct kx_store_backend kx_store_sqlite = {
+	.name = "sqlite",
+	.accepts = sq_accepts,
+	.open = sq_open,
+	.close = sq_close,
+	.ping = sq_ping,
+	.begin = sq_begin_impl,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.incident_next_seq = sq_incident_next_seq,
+	.incident_insert = sq_incident_insert,
+	.incident_get = sq_incident_get,
+	.incident_update = sq_incident_update,
+	.incident_list = sq_incident_list,
+	.timeline_add = sq_timeline_add,
+	.timeline_list = sq_timeline_list,
+	.action_item_add = sq_action_item_add,
+	.action_item_get = sq_action_item_get,
+	.action_item_update = sq_action_item_update,
+	.action_item_list = sq_action_item_list,
+	.token_count = sq_token_count,
+	.token_insert = sq_token_insert,
+	.token_by_hash = sq_token_by_hash,
+	.token_get = sq_token_get,
+	.token_list = sq_token_list,
+	.token_revoke = sq_token_revoke,
+};

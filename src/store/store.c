@@ -1,0 +1,174 @@
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct kx_store {
+	const struct kx_store_backend *be;
+	void *state;
+};
+
+struct kx_tx {
+	const struct kx_store_backend *be;
+	void *tx;
+};
+
+static const struct kx_store_backend *const backends[] = {&kx_store_sqlite, NULL};
+
+int kx_store_open(const char *url, struct kx_store **out, struct kx_err *err)
+{
+	struct kx_store *s;
+	int rc;
+
+	for (int i = 0; backends[i]; i++) {
+		if (!backends[i]->accepts(url))
+			continue;
+		if (!(s = calloc(1, sizeof(*s))))
+			return kx_err_set(err, KX_ENOMEM, "out of memory");
+		s->be = backends[i];
+		if ((rc = s->be->open(url, &s->state, err))) {
+			free(s);
+			return rc;
+		}
+		*out = s;
+		return 0;
+	}
+	return kx_err_set(err, KX_EINVAL, "unsupported database URL '%.128s': use sqlite:PATH", url);
+}
+
+void kx_store_free(struct kx_store *s)
+{
+	if (!s)
+		return;
+	s->be->close(s->state);
+	free(s);
+}
+
+int kx_store_ping(struct kx_store *s, struct kx_err *err)
+{
+	return s->be->ping(s->state, err);
+}
+
+const char *kx_store_backend_name(const struct kx_store *s)
+{
+	return s->be->name;
+}
+
+int kx_store_begin(struct kx_store *s, bool write, struct kx_tx **out, struct kx_err *err)
+{
+	struct kx_tx *tx = malloc(sizeof(*tx));
+	int rc;
+	if (!tx)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	tx->be = s->be;
+	if ((rc = s->be->begin(s->state, write, &tx->tx, err))) {
+		free(tx);
+		return rc;
+	}
+	*out = tx;
+	return 0;
+}
+
+int kx_store_commit(struct kx_tx *tx, struct kx_err *err)
+{
+	int rc = tx->be->commit(tx->tx, err);
+	free(tx);
+	return rc;
+}
+
+void kx_store_rollback(struct kx_tx *tx)
+{
+	if (!tx)
+		return;
+	tx->be->rollback(tx->tx);
+	free(tx);
+}
+
+#define FWD(name, params, args)                                                                \
+	int kx_store_##name params                                                             \
+	{                                                                                      \
+		return tx->be->name args;                                                      \
+	}
+
+FWD(incident_next_seq, (struct kx_tx * tx, const char *day, int64_t *seq, struct kx_err *err),
+    (tx->tx, day, seq, err))
+FWD(incident_insert, (struct kx_tx * tx, const struct kx_incident *inc, struct kx_err *err),
+    (tx->tx, inc, err))
+FWD(incident_get, (struct kx_tx * tx, const char *id, struct kx_incident *out, struct kx_err *err),
+    (tx->tx, id, out, err))
+FWD(incident_update,
+    (struct kx_tx * tx, const struct kx_incident *inc, int64_t v, struct kx_err *err),
+    (tx->tx, inc, v, err))
+FWD(incident_list,
+    (struct kx_tx * tx, const struct kx_incident_filter *f, struct kx_incident_list *out,
+     struct kx_err *err),
+    (tx->tx, f, out, err))
+FWD(timeline_add,
+    (struct kx_tx * tx, const char *incident, struct kx_timeline_entry *e, struct kx_err *err),
+    (tx->tx, incident, e, err))
+FWD(timeline_list,
+    (struct kx_tx * tx, const char *incident, struct kx_timeline *out, struct kx_err *err),
+    (tx->tx, incident, out, err))
+FWD(action_item_add,
+    (struct kx_tx * tx, const char *incident, struct kx_action_item *a, struct kx_err *err),
+    (tx->tx, incident, a, err))
+FWD(action_item_get,
+    (struct kx_tx * tx, const char *incident, int64_t number, struct kx_action_item *out,
+     struct kx_err *err),
+    (tx->tx, incident, number, out, err))
+FWD(action_item_update,
+    (struct kx_tx * tx, const char *incident, const struct kx_action_item *a,
+     struct kx_err *err),
+    (tx->tx, incident, a, err))
+FWD(action_item_list,
+    (struct kx_tx * tx, const char *incident, struct kx_action_items *out, struct kx_err *err),
+    (tx->tx, incident, out, err))
+FWD(token_count, (struct kx_tx * tx, int64_t *n, struct kx_err *err), (tx->tx, n, err))
+FWD(token_insert, (struct kx_tx * tx, const struct kx_token *t, struct kx_err *err),
+    (tx->tx, t, err))
+FWD(token_by_hash,
+    (struct kx_tx * tx, const uint8_t hash[KX_HASH_LEN], struct kx_token *out,
+     struct kx_err *err),
+    (tx->tx, hash, out, err))
+FWD(token_get, (struct kx_tx * tx, const char *id, struct kx_token *out, struct kx_err *err),
+    (tx->tx, id, out, err))
+FWD(token_list, (struct kx_tx * tx, struct kx_tokens *out, struct kx_err *err),
+    (tx->tx, out, err))
+FWD(token_revoke, (struct kx_tx * tx, const char *id, kx_ms at, struct kx_err *err),
+    (tx->tx, id, at, err))
+
+void kx_incident_list_release(struct kx_incident_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		kx_incident_release(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void kx_timeline_release(struct kx_timeline *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		kx_timeline_entry_release(&t->v[i]);
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}
+
+void kx_action_items_release(struct kx_action_items *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		kx_action_item_release(&a->v[i]);
+	free(a->v);
+	a->v = NULL;
+	a->n = 0;
+}
+
+void kx_tokens_release(struct kx_tokens *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		kx_token_release(&t->v[i]);
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}

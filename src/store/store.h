@@ -1,0 +1,157 @@
+/* store.h — the one persistence interface; backends: sqlite (and postgres).
+ *
+ * Only store/ speaks SQL. Services open a transaction, read and write
+ * through it, and commit; a failed call leaves the transaction usable only
+ * for rollback. Every function returns 0 or a negative KX_E… code with a
+ * message in err; KX_ENOTFOUND for a missing row, KX_ECONFLICT for a stale
+ * version or a uniqueness clash, KX_EUNAVAIL when the database cannot be
+ * reached, KX_ESTORE for anything else.
+ *
+ * Objects read from the store are owned by the caller (release them with
+ * their module's _release). The store is safe to use from many threads;
+ * a transaction belongs to the thread that began it.
+ */
+#ifndef KX_STORE_H
+#define KX_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/incident.h"
+#include "core/token.h"
+#include "lib/err.h"
+
+struct kx_store;
+struct kx_tx;
+
+struct kx_incident_filter {
+	const char *status;   /* NULL: any */
+	const char *severity; /* NULL: any */
+	struct kx_labels labels; /* all must match (scope and filters merged) */
+	bool open_only;
+	kx_ms declared_since; /* KX_TIME_UNSET: any */
+	int limit;
+};
+
+struct kx_incident_list {
+	struct kx_incident *v;
+	size_t n;
+};
+void kx_incident_list_release(struct kx_incident_list *l);
+
+struct kx_timeline {
+	struct kx_timeline_entry *v;
+	size_t n;
+};
+void kx_timeline_release(struct kx_timeline *t);
+
+struct kx_action_items {
+	struct kx_action_item *v;
+	size_t n;
+};
+void kx_action_items_release(struct kx_action_items *a);
+
+struct kx_tokens {
+	struct kx_token *v;
+	size_t n;
+};
+void kx_tokens_release(struct kx_tokens *t);
+
+/* A backend: OpenSMTPD's queue_backend pattern. `be` is the backend's own
+ * state; `tx` its transaction. */
+struct kx_store_backend {
+	const char *name;
+	/* Does this backend take the URL ("sqlite:…")? */
+	bool (*accepts)(const char *url);
+	int (*open)(const char *url, void **be, struct kx_err *err);
+	void (*close)(void *be);
+	int (*ping)(void *be, struct kx_err *err);
+
+	int (*begin)(void *be, bool write, void **tx, struct kx_err *err);
+	int (*commit)(void *tx, struct kx_err *err);
+	void (*rollback)(void *tx);
+
+	/* The next sequence number for incidents declared on day "YYYYMMDD". */
+	int (*incident_next_seq)(void *tx, const char *day, int64_t *seq, struct kx_err *err);
+	int (*incident_insert)(void *tx, const struct kx_incident *inc, struct kx_err *err);
+	int (*incident_get)(void *tx, const char *id, struct kx_incident *out, struct kx_err *err);
+	/* Writes inc (fields, types, labels, roles) if the stored version is
+	 * still `expected_version`; KX_ECONFLICT otherwise. */
+	int (*incident_update)(void *tx, const struct kx_incident *inc, int64_t expected_version,
+			       struct kx_err *err);
+	int (*incident_list)(void *tx, const struct kx_incident_filter *f,
+			     struct kx_incident_list *out, struct kx_err *err);
+
+	/* Sets e->id. */
+	int (*timeline_add)(void *tx, const char *incident, struct kx_timeline_entry *e,
+			    struct kx_err *err);
+	int (*timeline_list)(void *tx, const char *incident, struct kx_timeline *out,
+			     struct kx_err *err);
+
+	/* Sets a->number to the next number of the incident. */
+	int (*action_item_add)(void *tx, const char *incident, struct kx_action_item *a,
+			       struct kx_err *err);
+	int (*action_item_get)(void *tx, const char *incident, int64_t number,
+			       struct kx_action_item *out, struct kx_err *err);
+	int (*action_item_update)(void *tx, const char *incident, const struct kx_action_item *a,
+				  struct kx_err *err);
+	int (*action_item_list)(void *tx, const char *incident, struct kx_action_items *out,
+				struct kx_err *err);
+
+	int (*token_count)(void *tx, int64_t *n, struct kx_err *err);
+	int (*token_insert)(void *tx, const struct kx_token *t, struct kx_err *err);
+	int (*token_by_hash)(void *tx, const uint8_t hash[KX_HASH_LEN], struct kx_token *out,
+			     struct kx_err *err);
+	int (*token_get)(void *tx, const char *id, struct kx_token *out, struct kx_err *err);
+	int (*token_list)(void *tx, struct kx_tokens *out, struct kx_err *err);
+	int (*token_revoke)(void *tx, const char *id, kx_ms at, struct kx_err *err);
+};
+
+/* Opens the store named by url ("sqlite:/path/klaxon.db"), creating it and
+ * applying pending migrations. */
+int kx_store_open(const char *url, struct kx_store **out, struct kx_err *err);
+void kx_store_free(struct kx_store *s);
+int kx_store_ping(struct kx_store *s, struct kx_err *err);
+const char *kx_store_backend_name(const struct kx_store *s);
+
+int kx_store_begin(struct kx_store *s, bool write, struct kx_tx **tx, struct kx_err *err);
+/* Commits and frees tx (also when the commit fails). */
+int kx_store_commit(struct kx_tx *tx, struct kx_err *err);
+/* Rolls back and frees tx; NULL is a no-op. */
+void kx_store_rollback(struct kx_tx *tx);
+
+int kx_store_incident_next_seq(struct kx_tx *tx, const char *day, int64_t *seq,
+			       struct kx_err *err);
+int kx_store_incident_insert(struct kx_tx *tx, const struct kx_incident *inc,
+			     struct kx_err *err);
+int kx_store_incident_get(struct kx_tx *tx, const char *id, struct kx_incident *out,
+			  struct kx_err *err);
+int kx_store_incident_update(struct kx_tx *tx, const struct kx_incident *inc,
+			     int64_t expected_version, struct kx_err *err);
+int kx_store_incident_list(struct kx_tx *tx, const struct kx_incident_filter *f,
+			   struct kx_incident_list *out, struct kx_err *err);
+int kx_store_timeline_add(struct kx_tx *tx, const char *incident, struct kx_timeline_entry *e,
+			  struct kx_err *err);
+int kx_store_timeline_list(struct kx_tx *tx, const char *incident, struct kx_timeline *out,
+			   struct kx_err *err);
+int kx_store_action_item_add(struct kx_tx *tx, const char *incident, struct kx_action_item *a,
+			     struct kx_err *err);
+int kx_store_action_item_get(struct kx_tx *tx, const char *incident, int64_t number,
+			     struct kx_action_item *out, struct kx_err *err);
+int kx_store_action_item_update(struct kx_tx *tx, const char *incident,
+				const struct kx_action_item *a, struct kx_err *err);
+int kx_store_action_item_list(struct kx_tx *tx, const char *incident,
+			      struct kx_action_items *out, struct kx_err *err);
+int kx_store_token_count(struct kx_tx *tx, int64_t *n, struct kx_err *err);
+int kx_store_token_insert(struct kx_tx *tx, const struct kx_token *t, struct kx_err *err);
+int kx_store_token_by_hash(struct kx_tx *tx, const uint8_t hash[KX_HASH_LEN],
+			   struct kx_token *out, struct kx_err *err);
+int kx_store_token_get(struct kx_tx *tx, const char *id, struct kx_token *out,
+		       struct kx_err *err);
+int kx_store_token_list(struct kx_tx *tx, struct kx_tokens *out, struct kx_err *err);
+int kx_store_token_revoke(struct kx_tx *tx, const char *id, kx_ms at, struct kx_err *err);
+
+extern const struct kx_store_backend kx_store_sqlite;
+
+#endif
