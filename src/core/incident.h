@@ -24,7 +24,6 @@
 #include "lib/err.h"
 #include "lib/time.h"
 
-#define KX_TIME_UNSET INT64_MIN
 #define KX_INCIDENT_ID_MAX 32
 #define KX_TITLE_MAX 200         /* characters */
 #define KX_TEXT_MAX (16 * 1024)  /* bytes: summary, notes, root cause… */

@@ -29,7 +29,7 @@ struct kx_token {
 	struct kx_labels scope;
 	char *created_by; /* may be NULL (the bootstrap token) */
 	kx_ms created_at;
-	kx_ms revoked_at; /* KX_TIME_UNSET (INT64_MIN) while valid */
+	kx_ms revoked_at; /* KX_TIME_UNSET while valid */
 };
 
 void kx_token_init(struct kx_token *t);

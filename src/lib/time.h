@@ -11,6 +11,9 @@
 
 typedef int64_t kx_ms;
 
+/* An unknown or unset instant (NULL in the store, null on the wire). */
+#define KX_TIME_UNSET INT64_MIN
+
 /* Wide enough for "9999-12-31T23:59:59.999Z" plus NUL. */
 #define KX_TIME_STRLEN 32
 

@@ -26,8 +26,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.environ.get("KX_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 
-KLAXOND = os.environ.get("KLAXOND") or os.path.join(REPO_ROOT, "build", "klaxond")
-KLAXON = os.environ.get("KLAXON") or os.path.join(REPO_ROOT, "build", "klaxon")
+# Absolute, since klaxond runs with its temporary directory as working directory.
+KLAXOND = os.path.abspath(os.environ.get("KLAXOND") or os.path.join(REPO_ROOT, "build", "klaxond"))
+KLAXON = os.path.abspath(os.environ.get("KLAXON") or os.path.join(REPO_ROOT, "build", "klaxon"))
 
 HOST = "127.0.0.1"
 HTTP_TIMEOUT = 15.0      # seconds, per HTTP request
@@ -68,8 +69,10 @@ def parse_time(s):
     """Parses an RFC 3339 UTC timestamp as the daemon writes it."""
     if not isinstance(s, str) or not RFC3339_UTC_RE.match(s):
         raise ValueError("not an RFC 3339 UTC timestamp: %r" % (s,))
-    base = s[:19]
-    dt = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S")
+    dt = datetime.datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")
+    frac = s[19:-1]
+    if frac:
+        dt = dt.replace(microsecond=int((frac[1:] + "000000")[:6]))
     return dt.replace(tzinfo=datetime.timezone.utc)
 
 
@@ -101,10 +104,11 @@ class Daemon:
       klaxond.log    the daemon's stdout+stderr, across restarts
     """
 
-    def __init__(self, config=None, extra_args=(), start=True):
+    def __init__(self, config=None, extra_args=(), start=True, make_data_dir=True):
         self.root = tempfile.mkdtemp(prefix="klaxon-itest-")
         self.data_dir = os.path.join(self.root, "data")
-        os.mkdir(self.data_dir)
+        if make_data_dir:
+            os.mkdir(self.data_dir)
         self.log_path = os.path.join(self.root, "klaxond.log")
         self.config_path = None
         if config is not None:
@@ -117,7 +121,12 @@ class Daemon:
         self.admin_token = None
         self._log = None
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                # the log is in the exception's message already
+                self.cleanup()
+                raise
 
     # -- process control ---------------------------------------------------
 
@@ -132,36 +141,46 @@ class Daemon:
             argv += ["--config", self.config_path]
         return argv + self.extra_args
 
-    def start(self, attempts=3):
+    def start(self, attempts=3, read_token=True):
         """Starts klaxond (keeping the port across restarts) and waits for
-        /healthz. On the very first start a port race is retried."""
+        /healthz. Then reads DATA_DIR/admin.token unless read_token is false.
+        On the very first start, losing the free port to another process
+        (our daemon exits, or someone else's answers) is retried."""
         if not os.path.exists(KLAXOND):
             raise DaemonError("klaxond binary not found at %s (set KLAXOND)" % KLAXOND)
         first = self.port is None
-        last_err = None
-        for _ in range(attempts if first else 1):
+        for attempt in range(attempts if first else 1):
             if first:
                 self.port = free_port()
             self._log = open(self.log_path, "ab")
             self._log.write(("\n=== start %s ===\n" % " ".join(self.argv())).encode())
             self._log.flush()
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=self._log,
-                                         cwd=self.root)
+            try:
+                self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                             stdout=self._log, stderr=self._log,
+                                             cwd=self.root)
+            except OSError:
+                self._log.close()
+                self._log = None
+                raise
+            stolen = False
             try:
                 self._wait_healthy()
-                break
-            except DaemonError as e:
-                last_err = e
+                if read_token:
+                    with open(os.path.join(self.data_dir, "admin.token")) as f:
+                        self.admin_token = f.read().strip()
+                    if self.proc.poll() is not None or \
+                            self.http("GET", "/v1/types", timeout=5)[0] == 401:
+                        stolen = True
+                        raise DaemonError("port %d answered by another process:\n%s"
+                                          % (self.port, self.log_tail()))
+                return self
+            except DaemonError:
+                retry = stolen or self.proc.poll() is not None
                 self._kill()
-                if not first:
+                if not first or not retry or attempt == attempts - 1:
                     raise
-        else:
-            raise last_err
-        tok_path = os.path.join(self.data_dir, "admin.token")
-        with open(tok_path) as f:
-            self.admin_token = f.read().strip()
-        return self
+        raise DaemonError("unreachable")
 
     def _wait_healthy(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -231,6 +250,20 @@ class Daemon:
             self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|"
+                              r"AddressSanitizer:DEADLYSIGNAL")
+
+    def sanitizer_report(self):
+        """The daemon log from the first sanitizer report on, or None (for
+        the KX_SANITIZE build; harmless otherwise)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return None
+        m = self.SANITIZER_RE.search(text)
+        return text[max(0, m.start() - 200):m.start() + 8000] if m else None
 
     def log_tail(self, limit=20000):
         try:
@@ -399,10 +432,25 @@ class KlaxonTestCase(unittest.TestCase):
             cls.d = cls.new_daemon()
 
     @classmethod
-    def tearDownClass(cls):
+    def doClassCleanups(cls):
+        # runs even when setUpClass fails (tearDownClass does not)
         for d in cls.daemons or []:
             d.cleanup()
+        super().doClassCleanups()
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = []
+        for d in cls.daemons or []:
+            d.stop()
+            problem = d.sanitizer_report()
+            if problem:
+                problems.append("%s:\n%s" % (d.log_path, problem))
+            d.cleanup()
         cls.daemons = []
+        if problems:
+            raise AssertionError("klaxond reported memory or undefined-behaviour errors:\n"
+                                 + "\n".join(problems))
 
     @classmethod
     def new_daemon(cls, **kw):
@@ -424,10 +472,15 @@ class KlaxonTestCase(unittest.TestCase):
         if result is None:
             return super().run(result)
         before = len(result.failures) + len(result.errors)
+        first = len(type(self).daemons or [])
         out = super().run(result)
         after = len(result.failures) + len(result.errors)
         if after > before:
-            for d in type(self).daemons or []:
+            # the class's shared daemon and those this test started
+            daemons = list((type(self).daemons or [])[first:])
+            if not self.fresh_daemon_per_test and type(self).d is not None:
+                daemons.insert(0, type(self).d)
+            for d in daemons:
                 sys.stderr.write("\n----- klaxond log (%s, %s) -----\n%s\n----- end of log -----\n"
                                  % (self.id(), d.log_path, d.log_tail()))
                 sys.stderr.flush()

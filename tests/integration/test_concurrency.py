@@ -8,7 +8,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KlaxonTestCase, id_seq, main, today_ymd  # noqa: E402
+from harness import KlaxonTestCase, id_seq, main, parse_time, today_ymd  # noqa: E402
 
 THREADS = 8
 DEADLINE = 60.0  # seconds for one whole burst
@@ -105,7 +105,8 @@ class Concurrency(KlaxonTestCase):
         self.assertEqual(set(texts), want)
         self.assertEqual(set(texts.values()), {1}, "a note appears more than once")
         self.assertEqual(len({e["id"] for e in tl}), len(tl), "timeline entry ids repeat")
-        self.assertEqual([e["id"] for e in tl], sorted(e["id"] for e in tl))
+        ats = [parse_time(e["at"]) for e in tl]
+        self.assertEqual(ats, sorted(ats), "timeline is oldest first")
 
     def test_racing_writers_with_version(self):
         d = self.d

@@ -146,6 +146,9 @@ class BadConfig(KlaxonTestCase):
         self.assertConfigError("severities:\n  - description: no name\n", 2)
         self.assertConfigError("severities:\n  - name: P1\n  - name: P1\n", 3, ("P1",))
         self.assertConfigError("severities: P1\n", 1, ("severities",))
+        # unknown keys are errors (docs/config.md), so typos never pass
+        self.assertConfigError("lisen: 127.0.0.1:1\n", 1, ("lisen",))
+        self.assertConfigError("types:\n  - name: A\n    colour: red\n", 3, ("colour",))
 
     def test_yaml_syntax_error(self):
         self.assertConfigError("severities:\n  - name: P1\n   bad: [unclosed\n", 3)

@@ -2,9 +2,9 @@
 nothing is stored, and the daemon keeps serving. Plus the CLI's error paths."""
 
 import datetime
+import http.client
 import json
 import os
-import re
 import sys
 import urllib.parse
 
@@ -13,7 +13,7 @@ from harness import KlaxonTestCase, free_port, id_seq, main, rfc3339, utcnow  # 
 
 FUTURE = rfc3339(utcnow() + datetime.timedelta(days=1))
 BAD_TIMES = ["yesterday", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", FUTURE,
-             "1969-12-31T23:59:59Z", "2026-01-01T00:00:00", "2026-01-01T25:00:00Z",
+             "1969-12-31T23:59:59Z", "1999-12-31T23:59:59Z", "2026-01-01T00:00:00", "2026-01-01T25:00:00Z",
              "2026-01-01", "", "2026-01-01T00:00:00+25:00"]
 
 
@@ -83,9 +83,13 @@ class ApiErrors(KlaxonTestCase):
                 err, _ = self.rejected("POST", "/v1/incidents", raw=raw, code="invalid_json")
                 self.assertRegex(err["message"].lower(), r"line", "message gives the line: %r" % err)
                 self.assertRegex(err["message"].lower(), r"col", "message gives the column: %r" % err)
-        for raw in ('[{"title": "x", "severity": "P2"}]', '"a string"', "42", "null", "true", ""):
+        for raw in ('[{"title": "x", "severity": "P2"}]', '"a string"', "42", "null", "true"):
             with self.subTest(raw=raw):
                 self.rejected("POST", "/v1/incidents", raw=raw, code="invalid_json")
+        # api.md: an empty body counts as {} (so bodiless POSTs like acknowledge
+        # work); declaring then fails on the first required field.
+        err, _ = self.rejected("POST", "/v1/incidents", raw="", code="invalid")
+        self.assertIn("'title' is required", err["message"])
         # the same on other endpoints
         p = "/v1/incidents/" + self.base
         for sub in ("/status", "/severity", "/roles", "/impact", "/timeline", "/action-items",
@@ -154,7 +158,7 @@ class ApiErrors(KlaxonTestCase):
         for body in (declare(title="x" * 200), declare(title="é" * 200),
                      declare(labels={"k" * 64: "v" * 256, "a.b-c_9": "x"}),
                      declare(summary="s" * (16 * 1024)),
-                     declare(started_at="1970-01-01T00:00:00Z"),
+                     declare(started_at="2000-01-01T00:00:00Z"),
                      declare(started_at="2026-01-15T15:00:00.5+01:00")):
             with self.subTest(body=json.dumps(body)[:80]):
                 st, _, js = d.http("POST", "/v1/incidents", body)
@@ -170,6 +174,54 @@ class ApiErrors(KlaxonTestCase):
                       raw=json.dumps({"text": "b" * (2 << 20)}), status=413, code="too_large")
         # under the limit but over the text limit is a 400, not a 413
         self.rejected("POST", "/v1/incidents", raw=json.dumps(declare(summary="c" * 1000000)))
+
+    def test_chunked_body_too_large(self):
+        """Without a Content-Length the limit still holds."""
+        d = self.d
+        before = self.snapshot()
+        chunk = b"a" * 65536
+        chunks = [b'{"title": "chunked", "severity": "P2", "summary": "'] + [chunk] * 40 + [b'"}']
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=15)
+        try:
+            try:
+                conn.request("POST", "/v1/incidents", body=iter(chunks), encode_chunked=True,
+                             headers={"Authorization": "Bearer " + d.admin_token,
+                                      "Transfer-Encoding": "chunked",
+                                      "Content-Type": "application/json"})
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            resp = conn.getresponse()
+            body = json.loads(resp.read().decode())
+            self.assertError((resp.status, resp.headers, body), 413, "too_large", "chunked 2.5 MiB")
+        finally:
+            conn.close()
+        self.assertEqual(d.http("GET", "/healthz", token=None)[0], 200)
+        self.assertEqual(self.snapshot(), before)
+        # a small chunked body is fine
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=15)
+        try:
+            conn.request("POST", "/v1/incidents/%s/timeline" % self.base,
+                         body=iter([b'{"text": ', b'"chunked note"}']), encode_chunked=True,
+                         headers={"Authorization": "Bearer " + d.admin_token,
+                                  "Transfer-Encoding": "chunked"})
+            resp = conn.getresponse()
+            resp.read()
+            self.assertEqual(resp.status, 201)
+        finally:
+            conn.close()
+
+    def test_odd_requests_do_not_crash(self):
+        d = self.d
+        for method, path, hdrs in (
+                ("GET", "/v1/incidents?label=client=%ff%fe", None),
+                ("GET", "/v1/incidents?limit=99999999999999999999999", None),
+                ("GET", "/v1/incidents?" + "&".join("label=k%d=v" % i for i in range(300)), None),
+                ("GET", "/v1/incidents", {"Authorization": "Bearer kx_" + "a" * 6000}),
+                ("GET", "/v1/incidents/" + "%ff" * 10, None)):
+            with self.subTest(path=path[:60]):
+                st, _, body = d.http(method, path, headers=hdrs)
+                self.assertTrue(200 <= st < 500 and st != 500, "%s %s -> %s %r" % (method, path[:60], st, body))
+                self.assertEqual(d.http("GET", "/healthz", token=None)[0], 200)
 
     # -- other endpoints ---------------------------------------------------------
 

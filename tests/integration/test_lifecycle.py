@@ -4,6 +4,7 @@ HTTP, against docs/api.md and docs/cli.md."""
 import datetime
 import json
 import os
+import re
 import sys
 import time
 
@@ -225,7 +226,6 @@ class CliLifecycle(KlaxonTestCase):
             self.assertTimestamp(e["at"])
             self.assertIsInstance(e["id"], int)
             self.assertIsInstance(e["text"], str)
-        self.assertEqual([e["id"] for e in tl], sorted(e["id"] for e in tl), "oldest first")
         ats = [parse_time(e["at"]) for e in tl]
         self.assertEqual(ats, sorted(ats), "oldest first")
         by_kind = {}
@@ -271,6 +271,51 @@ class CliLifecycle(KlaxonTestCase):
                 self.fail("%s: --json output is not JSON: %r" % (argv, out))
         inc = d.get(iid)
         self.assertEqual((inc["status"], inc["severity"]), ("identified", "P1"))
+
+    def test_ack_and_edit(self):
+        d = self.d
+        iid = d.declare(labels={"platform": "instagram", "lane": "browser"})["id"]
+        rc, out, _ = d.cli("incident", "ack", iid, check=0)
+        self.assertEqual(len(out.strip().splitlines()), 1, out)
+        self.assertIn(iid, out)
+        inc = d.get(iid)
+        self.assertRecent(inc["acknowledged_at"])
+        self.assertEqual(inc["version"], 2)
+        rc, out, _ = d.cli("incident", "edit", iid, "--title", "Renamed", "--summary", "More detail",
+                           "--root-cause", "A bad deploy", "--type", "DEPLOY", "--type", "ENGAGE",
+                           "--label", "account=@brand", "--unlabel", "lane", check=0)
+        self.assertEqual(len(out.strip().splitlines()), 1, out)
+        inc = d.get(iid)
+        self.assertEqual((inc["title"], inc["summary"], inc["root_cause"]),
+                         ("Renamed", "More detail", "A bad deploy"))
+        self.assertEqual(sorted(inc["types"]), ["DEPLOY", "ENGAGE"])
+        self.assertEqual(inc["labels"], {"platform": "instagram", "account": "@brand"})
+        self.assertEqual(inc["version"], 3, "one edit is one change")
+
+    def test_tokens_through_cli(self):
+        d = self.d
+        rc, out, _ = d.cli("token", "create", "--role", "responder", "--name", "carol",
+                           "--label", "client=acme", check=0)
+        lines = out.splitlines()
+        secret = lines[0].strip()
+        self.assertRegex(secret, r"^kx_\S+$", "the secret first, on its own line: %r" % out)
+        rest = "\n".join(lines[1:])
+        self.assertRegex(rest, r"tok_\S+")
+        self.assertIn("responder", rest)
+        self.assertIn("client=acme", rest)
+        tok_id = re.search(r"tok_[A-Za-z0-9_-]+", rest).group(0)
+        rc, out, _ = d.cli("token", "list", check=0)
+        self.assertIn("carol", out)
+        self.assertIn(tok_id, out)
+        self.assertNotIn(secret, out)
+        rc, out, _ = d.cli("incident", "declare", "--severity", "P2", "--title", "by carol",
+                           token=secret, check=0)
+        iid = out.splitlines()[0].strip()
+        self.assertEqual(d.get(iid)["created_by"], "carol")
+        self.assertEqual(d.get(iid)["labels"], {"client": "acme"})
+        d.cli("token", "revoke", tok_id, check=0)
+        rc, out, err = d.cli("incident", "list", token=secret)
+        self.assertOneLineError(rc, out, err, 1, "revoked token")
 
     def test_flags_from_environment_and_command_line(self):
         d = self.d
@@ -452,15 +497,37 @@ class HttpLifecycle(KlaxonTestCase):
         self.assertIsNone(js["resolved_at"])
 
         # the timeline has one entry per change, authored by bob
+        # (oldest first: the note dated 2026-01-15 comes before the declaration)
         tl = d.timeline(iid, token=bob)
         kinds = [e["kind"] for e in tl]
         self.assertEqual(kinds, [
-            "declared", "status", "acknowledged", "severity", "role", "role", "role", "role",
-            "role", "impact", "impact", "edit", "edit", "note", "action_item", "action_item",
+            "note", "declared", "status", "acknowledged", "severity", "role", "role", "role",
+            "role", "role", "impact", "impact", "edit", "action_item", "action_item",
             "action_item", "resolved", "reopened"], json.dumps(tl, indent=1))
+        ats = [parse_time(e["at"]) for e in tl]
+        self.assertEqual(ats, sorted(ats), "oldest first")
         self.assertTrue(all(e["author"] == "bob" for e in tl), tl)
         for e in tl:
             self.assertTimestamp(e["at"])
+
+    def test_patch_entries(self):
+        """api.md: a PATCH is one change (version + 1) and one timeline entry
+        of kind `edit` naming every edited field."""
+        d = self.d
+        iid = d.declare(labels={"platform": "x"})["id"]
+        st, _, js = d.http("PATCH", "/v1/incidents/" + iid,
+                           {"title": "new title", "summary": "new summary",
+                            "root_cause": "a cause", "types": ["DEPLOY"],
+                            "labels": {"platform": None, "account": "@brand"}})
+        self.assertEqual(st, 200, js)
+        self.assertEqual((js["title"], js["summary"], js["root_cause"], js["types"], js["labels"]),
+                         ("new title", "new summary", "a cause", ["DEPLOY"], {"account": "@brand"}))
+        self.assertEqual(js["version"], 2)
+        edits = [e for e in d.timeline(iid) if e["kind"] == "edit"]
+        self.assertEqual(len(edits), 1, "one entry per PATCH: %s" % json.dumps(edits, indent=1))
+        text = edits[0]["text"]
+        for word in ("title", "summary", "root", "type", "platform", "account"):
+            self.assertIn(word, text, "the edit entry names every edited field: %r" % text)
 
     def test_status_transitions_set_timestamps_once(self):
         d = self.d

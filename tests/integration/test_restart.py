@@ -98,6 +98,29 @@ class Restart(KlaxonTestCase):
         self.assertFalse(killed)
         self.assertEqual(rc, 0, "klaxond should exit 0 on SIGTERM")
 
+    def test_deleted_admin_token_file_is_not_a_new_admin(self):
+        """docs/operations.md: the admin token is made only when the store has
+        no token; deleting the file does not revoke it."""
+        d = self.d
+        old = d.admin_token
+        _, _, toks = d.http("GET", "/v1/tokens")
+        d.stop()
+        os.unlink(os.path.join(d.data_dir, "admin.token"))
+        d.start(read_token=False)
+        path = os.path.join(d.data_dir, "admin.token")
+        if os.path.exists(path):
+            with open(path) as f:
+                self.assertEqual(f.read().strip(), old, "a second admin token was made")
+        self.assertEqual(d.http("GET", "/v1/tokens")[2], toks, "tokens changed on restart")
+
+    def test_data_dir_is_created_private(self):
+        d2 = self.new_daemon(make_data_dir=False)
+        self.assertTrue(os.path.isdir(d2.data_dir))
+        self.assertEqual(stat.S_IMODE(os.stat(d2.data_dir).st_mode), 0o700,
+                         "docs/config.md: data_dir is created with mode 0700")
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(d2.data_dir, "admin.token")).st_mode),
+                         0o600)
+
     def test_custom_db_path(self):
         dbdir = os.path.join(self.d.root, "elsewhere")
         os.mkdir(dbdir)

@@ -151,12 +151,29 @@ class Scope(KlaxonTestCase):
                 what = "acme token: %s %s %r" % (method, path, body)
                 err = self.assertError(resp, 404, "not_found", what)
                 # indistinguishable from an incident that does not exist
-                _, _, other = missing[(method, path.replace(iid, "{id}"), json.dumps(body))]
-                self.assertError(missing[(method, path.replace(iid, "{id}"), json.dumps(body))],
-                                 404, "not_found", "%s on a missing incident" % method)
+                other = missing[(method, path.replace(iid, "{id}"), json.dumps(body))]
+                self.assertError(other, 404, "not_found", "%s on a missing incident" % method)
                 self.assertEqual(err["message"].replace(iid, "{id}"),
-                                 other["error"]["message"].replace(NO_SUCH_ID, "{id}"),
+                                 other[2]["error"]["message"].replace(NO_SUCH_ID, "{id}"),
                                  "the message must not reveal that %s exists (%s)" % (iid, what))
+        # bad bodies on a foreign incident answer exactly as on a missing one
+        for iid in self.foreign:
+            for method, sub, raw in (("POST", "/status", '{"status": "bogus"}'),
+                                     ("POST", "/severity", '{"severity": "P9"}'),
+                                     ("POST", "/roles", '{"role": "overlord", "person": "x"}'),
+                                     ("POST", "/timeline", '{"text": ""}'),
+                                     ("POST", "/action-items/99/done", "{}"),
+                                     ("POST", "/resolve", "{}"),
+                                     ("PATCH", "", '{"labels": {"Bad Key": "x"}}'),
+                                     ("POST", "/status", '{"status": '),
+                                     ("GET", "/export?format=xml", None)):
+                got = d.http(method, "/v1/incidents/%s%s" % (iid, sub), raw=raw, token=self.acme)
+                ref = d.http(method, "/v1/incidents/%s%s" % (NO_SUCH_ID, sub), raw=raw,
+                             token=self.acme)
+                self.assertEqual(got[0], ref[0], "%s %s on a foreign incident: %r vs missing %r"
+                                 % (method, sub, got[2], ref[2]))
+                self.assertEqual(json.dumps(got[2]).replace(iid, "{id}"),
+                                 json.dumps(ref[2]).replace(NO_SUCH_ID, "{id}"))
         after = self.state()
         for k in before:
             self.assertEqual(after[k], before[k], "%s changed by another tenant's token" % k)
@@ -244,6 +261,51 @@ class Scope(KlaxonTestCase):
         self.assertEqual(js["labels"], {"client": "acme", "platform": "x", "run": self.run_id})
         # it is still visible to its tenant
         self.assertStatus(d.http("GET", "/v1/incidents/" + iid, token=self.acme), 200)
+
+    def test_scope_matching_is_exact(self):
+        d = self.d
+        run = {"run": self.run_id}
+        near = [d.declare(token=self.resp, title="near miss", labels=dict(run, **lab))["id"]
+                for lab in ({"client": "acmecorp"}, {"client": "acm"}, {"client": "ACME"},
+                            {"client": "acme%"}, {"client.": "acme"}, {"clients": "acme"},
+                            {"note": '"client":"acme"'}, {"note": "client=acme"},
+                            {"x": "acme", "client2": "acme"})]
+        ids = set(d.list_ids("?limit=1000", token=self.acme))
+        self.assertFalse(ids & set(near), "acme's scope matched near misses")
+        for iid in near:
+            self.assertError(d.http("GET", "/v1/incidents/" + iid, token=self.acme), 404, "not_found")
+        # scope and filter values with SQL or glob wildcards match literally
+        for value in ("ac%", "a_me", "%", "*", "acm?", "ac.*"):
+            t = d.create_token("viewer", "wild-" + value, {"client": value})
+            got = set(d.list_ids("?limit=1000", token=t))
+            self.assertFalse(got & ({self.acme_inc, self.acme_ig} | set(self.foreign)),
+                             "scope client=%s matched other clients" % value)
+            got = set(d.list_ids("?limit=1000&label=client=" + value.replace("%", "%25"),
+                                 token=self.viewer))
+            self.assertFalse(got & {self.acme_inc, self.acme_ig, self.globex_inc},
+                             "filter client=%s matched other clients" % value)
+
+    def test_duplicate_keys_cannot_smuggle_a_scope_label(self):
+        d = self.d
+        n = d.count()
+        raw = ('{"title": "dup", "severity": "P2", '
+               '"labels": {"client": "acme", "client": "globex"}}')
+        st, _, js = d.http("POST", "/v1/incidents", raw=raw, token=self.acme)
+        if st == 201:
+            self.assertEqual(js["labels"].get("client"), "acme", js)
+            self.assertEqual(d.get(js["id"])["labels"].get("client"), "acme")
+        else:
+            self.assertIn(st, (400, 403), js)
+            self.assertEqual(d.count(), n)
+        before = d.get(self.acme_inc)
+        raw = '{"labels": {"client": "acme", "client": "globex"}}'
+        st, _, js = d.http("PATCH", "/v1/incidents/" + self.acme_inc, raw=raw, token=self.acme)
+        self.assertIn(st, (200, 400, 403), js)
+        after = d.get(self.acme_inc)
+        self.assertEqual(after["labels"].get("client"), "acme", after)
+        if st != 200:
+            self.assertEqual(after, before)
+        self.assertNotIn(self.acme_inc, d.list_ids("?limit=1000", token=self.globex))
 
     # -- roles ---------------------------------------------------------------------
 

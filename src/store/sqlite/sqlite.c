@@ -6,6 +6,10 @@
  * connection caches its prepared statements, keyed by the address of the
  * static SQL text. Commits are durable (synchronous=FULL): a 2xx answer means
  * the change is on disk.
+ *
+ * WAL checkpoints run on a background thread with its own connection
+ * (automatic checkpoints on the writer are off), so a request never pays
+ * for copying the log back into the database file.
  */
 #include "store/migrate.h"
 #include "store/store.h"
@@ -18,6 +22,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NREADERS 4
 #define STMT_CACHE 64
@@ -39,7 +44,19 @@ struct be {
 	struct conn readers[NREADERS];
 	pthread_mutex_t rlock;
 	pthread_cond_t rfree;
+	/* checkpointer */
+	struct conn ckpt;
+	pthread_t ckpt_thread;
+	bool ckpt_running;
+	bool ckpt_stop;
+	int wal_frames; /* frames in the log after the last commit */
+	pthread_mutex_t clock;
+	pthread_cond_t cwake;
 };
+
+/* Frames in the WAL before the checkpointer is woken early. */
+#define CKPT_FRAMES 1000
+#define CKPT_INTERVAL_MS 1000
 
 struct tx {
 	struct be *be;
@@ -189,11 +206,59 @@ static bool sq_accepts(const char *url)
 	return strncmp(url, "sqlite:", 7) == 0;
 }
 
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct be *be = arg;
+	(void)db;
+	(void)name;
+	pthread_mutex_lock(&be->clock);
+	be->wal_frames = frames;
+	if (frames >= CKPT_FRAMES)
+		pthread_cond_signal(&be->cwake);
+	pthread_mutex_unlock(&be->clock);
+	return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+	struct be *be = arg;
+	pthread_mutex_lock(&be->clock);
+	while (!be->ckpt_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += CKPT_INTERVAL_MS / 1000;
+		if (be->wal_frames < CKPT_FRAMES)
+			pthread_cond_timedwait(&be->cwake, &be->clock, &ts);
+		if (be->ckpt_stop)
+			break;
+		if (be->wal_frames == 0)
+			continue;
+		be->wal_frames = 0;
+		pthread_mutex_unlock(&be->clock);
+		/* PASSIVE: copies what it can without blocking the writer. */
+		sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&be->clock);
+	}
+	pthread_mutex_unlock(&be->clock);
+	return NULL;
+}
+
 static void sq_close(void *p)
 {
 	struct be *be = p;
 	if (!be)
 		return;
+	if (be->ckpt_running) {
+		pthread_mutex_lock(&be->clock);
+		be->ckpt_stop = true;
+		pthread_cond_signal(&be->cwake);
+		pthread_mutex_unlock(&be->clock);
+		pthread_join(be->ckpt_thread, NULL);
+		sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	}
+	conn_close(&be->ckpt);
+	pthread_mutex_destroy(&be->clock);
+	pthread_cond_destroy(&be->cwake);
 	conn_close(&be->writer);
 	for (int i = 0; i < NREADERS; i++)
 		conn_close(&be->readers[i]);
@@ -221,12 +286,22 @@ static int sq_open(const char *url, void **out, struct kx_err *err)
 	pthread_mutex_init(&be->wlock, NULL);
 	pthread_mutex_init(&be->rlock, NULL);
 	pthread_cond_init(&be->rfree, NULL);
+	pthread_mutex_init(&be->clock, NULL);
+	pthread_cond_init(&be->cwake, NULL);
 	if ((rc = conn_open(&be->writer, be->path, false, err)) ||
 	    (rc = migrate(be->writer.db, err)))
 		goto fail;
 	for (int i = 0; i < NREADERS; i++)
 		if ((rc = conn_open(&be->readers[i], be->path, false, err)))
 			goto fail;
+	if ((rc = conn_open(&be->ckpt, be->path, false, err)))
+		goto fail;
+	sqlite3_wal_hook(be->writer.db, wal_hook, be);
+	if (pthread_create(&be->ckpt_thread, NULL, checkpointer, be)) {
+		rc = kx_err_set(err, KX_EIO, "cannot start the checkpoint thread");
+		goto fail;
+	}
+	be->ckpt_running = true;
 	*out = be;
 	return 0;
 fail:

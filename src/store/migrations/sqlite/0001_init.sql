@@ -24,23 +24,22 @@ CREATE TABLE incidents (
     resolved_at        INTEGER,
     created_by         TEXT NOT NULL,
     updated_at         INTEGER NOT NULL,
-    version            INTEGER NOT NULL,
-    UNIQUE (day, seq)
-) STRICT;
+    version            INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+-- (day, seq) is unique by construction: the id is made of both.
 CREATE INDEX incidents_declared ON incidents (declared_at);
-CREATE INDEX incidents_status ON incidents (status, declared_at);
 
 CREATE TABLE incident_counters (
     day  TEXT PRIMARY KEY,
     last INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE incident_labels (
     incident_id TEXT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
     key         TEXT NOT NULL,
     value       TEXT NOT NULL,
     PRIMARY KEY (incident_id, key)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX incident_labels_kv ON incident_labels (key, value);
 
 CREATE TABLE incident_types (
@@ -48,7 +47,7 @@ CREATE TABLE incident_types (
     position    INTEGER NOT NULL,
     type        TEXT NOT NULL,
     PRIMARY KEY (incident_id, type)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE incident_roles (
     incident_id TEXT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
@@ -56,7 +55,7 @@ CREATE TABLE incident_roles (
     role        TEXT NOT NULL,
     person      TEXT NOT NULL,
     PRIMARY KEY (incident_id, role, person)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE timeline (
     id          INTEGER PRIMARY KEY,
@@ -79,7 +78,7 @@ CREATE TABLE action_items (
     created_at  INTEGER NOT NULL,
     done_at     INTEGER,
     PRIMARY KEY (incident_id, number)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE tokens (
     id         TEXT PRIMARY KEY,
@@ -96,4 +95,4 @@ CREATE TABLE token_labels (
     key      TEXT NOT NULL,
     value    TEXT NOT NULL,
     PRIMARY KEY (token_id, key)
-) STRICT;
+) STRICT, WITHOUT ROWID;
