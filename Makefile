@@ -54,7 +54,8 @@ fuzz: setup
 	@for t in $(FUZZ_BUILD)/fuzz_*; do \
 		name=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 		echo "== $$name ($(FUZZ_SECONDS)s)"; \
-		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(FUZZ_BUILD)/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=$(FUZZ_BUILD)/ \
+			$(FUZZ_BUILD)/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
 	done
 
 clean:

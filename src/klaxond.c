@@ -215,7 +215,7 @@ int main(int argc, char **argv)
 	struct kx_err err = {0};
 	struct kx_store *store = NULL;
 	struct kx_server *srv = NULL;
-	struct kx_app app;
+	struct kx_app app = {0};
 	struct kx_server_opts so;
 	struct persist_arg pa;
 	char host[256], dburl[4200];
@@ -276,6 +276,11 @@ int main(int argc, char **argv)
 	}
 	app.store = store;
 	app.cfg = &cfg;
+	app.tokens = kx_token_cache_new();
+	if (!app.tokens || kx_token_cache_attach(app.tokens, store, &err)) {
+		fprintf(stderr, "klaxond: cannot set up the token cache: %s\n", err.msg);
+		goto out;
+	}
 
 	snprintf(pa.path, sizeof(pa.path), "%s/admin.token", cfg.data_dir);
 	if (kx_svc_token_bootstrap(&app, kx_now_ms(), persist_token, &pa, &created, &err)) {
@@ -312,6 +317,7 @@ int main(int argc, char **argv)
 out:
 	kx_server_stop(srv);
 	kx_store_free(store);
+	kx_token_cache_free(app.tokens);
 	kx_config_release(&cfg);
 	return rc;
 }

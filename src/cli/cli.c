@@ -62,6 +62,8 @@ const char *const *kx_args_list(const struct kx_args *a, const char *name,
 
 /* ---- usage errors and failures ----------------------------------------- */
 
+static void usagev(const char *path, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void usagev(const char *path, const char *fmt, va_list ap)
 {
 	struct kx_buf b;

@@ -517,7 +517,12 @@ int kx_config_parse(struct kx_config *cfg, const char *text, size_t len, const c
 		return rc;
 	}
 	root = yaml_document_get_root_node(&doc);
-	if (root) /* an empty file is an empty configuration */
+	/* An empty file, or a document holding nothing ("---", "~"), is an
+	 * empty configuration. */
+	if (root && !(root->type == YAML_SCALAR_NODE &&
+		      (root->data.scalar.length == 0 ||
+		       !strcmp((const char *)root->data.scalar.value, "~") ||
+		       !strcmp((const char *)root->data.scalar.value, "null"))))
 		rc = each_pair(&c, root, "the configuration", top_pair, cfg);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);

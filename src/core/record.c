@@ -19,28 +19,55 @@ int kx_md_inline(struct kx_buf *out, const char *s)
 	return 0;
 }
 
+/* Escapes what would make a line start a block: list markers ("-", "+",
+ * "1."), headings, quotes and setext underlines ("===", "---"). Leading
+ * blanks are dropped (four would open a code block). Returns where the
+ * rest of the line starts. */
+static const char *md_line_start(struct kx_buf *out, const char *p, const char *end, int *rc)
+{
+	const char *q;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p < end && strchr("-+=~", *p)) { /* "#", ">" are escaped inline */
+		*rc |= kx_buf_addc(out, '\\');
+		return p;
+	}
+	for (q = p; q < end && *q >= '0' && *q <= '9'; q++)
+		;
+	if (q > p && q < end && (*q == '.' || *q == ')')) {
+		*rc |= kx_buf_add(out, p, (size_t)(q - p));
+		*rc |= kx_buf_addc(out, '\\');
+		return q;
+	}
+	return p;
+}
+
 /* A block of user text: each line escaped, kept as its own line. */
 static int md_block(struct kx_buf *out, const char *s)
 {
 	const char *p = s;
 	while (*p) {
 		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		char line[1024];
-		while (n) {
-			size_t take = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+		const char *end = nl ? nl : p + strlen(p);
+		int rc = 0;
+		p = md_line_start(out, p, end, &rc);
+		if (rc)
+			return KX_ENOMEM;
+		while (p < end) {
+			char line[1024];
+			size_t take = (size_t)(end - p) < sizeof(line) - 1 ? (size_t)(end - p)
+									: sizeof(line) - 1;
 			memcpy(line, p, take);
 			line[take] = '\0';
 			if (kx_md_inline(out, line))
 				return KX_ENOMEM;
 			p += take;
-			n -= take;
 		}
 		if (kx_buf_addc(out, '\n'))
 			return KX_ENOMEM;
-		p = nl ? nl + 1 : p;
 		if (!nl)
 			break;
+		p = nl + 1;
 	}
 	return 0;
 }

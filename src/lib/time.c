@@ -38,18 +38,13 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
 	*y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
-static int64_t floordiv(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
 void kx_civil_from_ms(kx_ms t, struct kx_civil *c)
 {
-	int64_t days = floordiv(t, 86400000);
-	int64_t rem = t - days * 86400000;
+	/* Floor division without forming t - rem, which overflows near INT64_MIN. */
+	int64_t rem = t % 86400000;
+	int64_t days = t / 86400000 - (rem < 0);
+	if (rem < 0)
+		rem += 86400000;
 	civil_from_days(days, &c->year, &c->month, &c->day);
 	c->hour = (int)(rem / 3600000);
 	c->min = (int)(rem / 60000 % 60);
@@ -157,8 +152,6 @@ int kx_time_parse(const char *s, kx_ms *out)
 				ms = ms * 10 + (*p - '0');
 			n++;
 			p++;
-			if (n > 9)
-				return KX_EINVAL;
 		}
 		for (; n < 3; n++)
 			ms *= 10;

@@ -6,9 +6,12 @@
 #include "core/config.h"
 #include "store/store.h"
 
+struct kx_token_cache;
+
 struct kx_app {
 	struct kx_store *store;
 	const struct kx_config *cfg;
+	struct kx_token_cache *tokens; /* may be NULL: no caching */
 };
 
 #endif

@@ -1,19 +1,141 @@
 #include "service/tokens.h"
 #include "core/incident.h"
 #include "lib/secret.h"
+#include "lib/time.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define CACHE_SLOTS 256
+#define CACHE_TTL_MS 60000
+
+/* Invariant: a slot is used iff its token has a name; `generation` grows on
+ * every invalidation, and a lookup result is cached only if no invalidation
+ * happened while it was read from the store (so a revoke racing a lookup can
+ * never leave a stale entry behind). */
+struct kx_token_cache {
+	pthread_mutex_t lock;
+	uint64_t generation;
+	struct {
+		struct kx_token tok;
+		kx_ms expires;
+	} slot[CACHE_SLOTS];
+};
+
+struct kx_token_cache *kx_token_cache_new(void)
+{
+	struct kx_token_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		kx_token_init(&c->slot[i].tok);
+	return c;
+}
+
+static void cache_clear_locked(struct kx_token_cache *c)
+{
+	c->generation++;
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		if (c->slot[i].tok.name)
+			kx_token_release(&c->slot[i].tok);
+}
+
+void kx_token_cache_free(struct kx_token_cache *c)
+{
+	if (!c)
+		return;
+	cache_clear_locked(c);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void on_change(const char *topic, const char *payload, void *arg)
+{
+	struct kx_token_cache *c = arg;
+	(void)payload;
+	if (strcmp(topic, "tokens") != 0 && strcmp(topic, "*") != 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	cache_clear_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int kx_token_cache_attach(struct kx_token_cache *c, struct kx_store *store, struct kx_err *err)
+{
+	return kx_store_subscribe(store, on_change, c, err);
+}
+
+static unsigned slot_of(const uint8_t hash[KX_HASH_LEN])
+{
+	return hash[0] | (unsigned)hash[1] << 8;
+}
+
+/* 1 on a hit (out filled), 0 on a miss; *gen gets the generation seen. */
+static int cache_get(struct kx_token_cache *c, const uint8_t hash[KX_HASH_LEN], kx_ms now,
+		     struct kx_token *out, uint64_t *gen)
+{
+	unsigned i = slot_of(hash) % CACHE_SLOTS;
+	int hit = 0;
+	pthread_mutex_lock(&c->lock);
+	*gen = c->generation;
+	if (c->slot[i].tok.name && c->slot[i].expires > now &&
+	    memcmp(c->slot[i].tok.hash, hash, KX_HASH_LEN) == 0) {
+		*out = c->slot[i].tok;
+		out->name = strdup(c->slot[i].tok.name);
+		out->created_by = c->slot[i].tok.created_by ? strdup(c->slot[i].tok.created_by)
+							   : NULL;
+		kx_labels_init(&out->scope);
+		hit = out->name && (!c->slot[i].tok.created_by || out->created_by) &&
+		      !kx_labels_copy(&out->scope, &c->slot[i].tok.scope);
+		if (!hit)
+			kx_token_release(out);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void cache_put(struct kx_token_cache *c, const struct kx_token *t, kx_ms now,
+		      uint64_t gen)
+{
+	unsigned i = slot_of(t->hash) % CACHE_SLOTS;
+	struct kx_token copy = *t;
+	copy.name = strdup(t->name);
+	copy.created_by = t->created_by ? strdup(t->created_by) : NULL;
+	kx_labels_init(&copy.scope);
+	if (!copy.name || (t->created_by && !copy.created_by) ||
+	    kx_labels_copy(&copy.scope, &t->scope)) {
+		kx_token_release(&copy);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->generation == gen) {
+		if (c->slot[i].tok.name)
+			kx_token_release(&c->slot[i].tok);
+		c->slot[i].tok = copy;
+		c->slot[i].expires = now + CACHE_TTL_MS;
+		kx_token_init(&copy);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (copy.name)
+		kx_token_release(&copy);
+}
 
 int kx_svc_authenticate(const struct kx_app *app, const char *secret, struct kx_token *out,
 			struct kx_err *err)
 {
 	uint8_t hash[KX_HASH_LEN];
 	struct kx_tx *tx;
+	uint64_t gen = 0;
+	kx_ms now = kx_now_ms();
 	int rc;
 
 	if (strlen(secret) != KX_TOKEN_LEN || strncmp(secret, "kx_", 3) != 0)
 		return kx_err_set(err, KX_EAUTH, "invalid token");
 	kx_hash(secret, KX_TOKEN_LEN, hash);
+	if (app->tokens && cache_get(app->tokens, hash, now, out, &gen))
+		return 0;
 	if ((rc = kx_store_begin(app->store, false, &tx, err)))
 		return rc;
 	rc = kx_store_token_by_hash(tx, hash, out, err);
@@ -26,6 +148,8 @@ int kx_svc_authenticate(const struct kx_app *app, const char *secret, struct kx_
 		kx_token_release(out);
 		return kx_err_set(err, KX_EAUTH, "token has been revoked");
 	}
+	if (app->tokens)
+		cache_put(app->tokens, out, now, gen);
 	return 0;
 }
 
@@ -139,7 +263,8 @@ int kx_svc_token_revoke(const struct kx_app *app, const struct kx_token *who, co
 		rc = kx_err_set(err, KX_ENOTFOUND, "token '%.64s' not found", id);
 		goto fail;
 	}
-	if ((rc = kx_store_token_revoke(tx, id, now, err))) {
+	if ((rc = kx_store_token_revoke(tx, id, now, err)) ||
+	    (rc = kx_store_notify(tx, "tokens", id, err))) {
 		kx_token_release(out);
 		goto fail;
 	}

@@ -11,5 +11,6 @@ struct kx_migration {
 
 /* {0, NULL, NULL}-terminated, in version order. */
 extern const struct kx_migration kx_sqlite_migrations[];
+extern const struct kx_migration kx_postgres_migrations[];
 
 #endif

@@ -13,7 +13,8 @@ struct kx_tx {
 	void *tx;
 };
 
-static const struct kx_store_backend *const backends[] = {&kx_store_sqlite, NULL};
+static const struct kx_store_backend *const backends[] = {&kx_store_sqlite, &kx_store_postgres,
+							   NULL};
 
 int kx_store_open(const char *url, struct kx_store **out, struct kx_err *err)
 {
@@ -33,7 +34,8 @@ int kx_store_open(const char *url, struct kx_store **out, struct kx_err *err)
 		*out = s;
 		return 0;
 	}
-	return kx_err_set(err, KX_EINVAL, "unsupported database URL '%.128s': use sqlite:PATH", url);
+	return kx_err_set(err, KX_EINVAL,
+			  "unsupported database URL '%.128s': use sqlite:PATH or postgres://…", url);
 }
 
 void kx_store_free(struct kx_store *s)
@@ -136,6 +138,52 @@ FWD(token_list, (struct kx_tx * tx, struct kx_tokens *out, struct kx_err *err),
     (tx->tx, out, err))
 FWD(token_revoke, (struct kx_tx * tx, const char *id, kx_ms at, struct kx_err *err),
     (tx->tx, id, at, err))
+
+FWD(job_enqueue,
+    (struct kx_tx * tx, const char *kind, const char *payload, kx_ms run_at, int64_t *id,
+     struct kx_err *err),
+    (tx->tx, kind, payload, run_at, id, err))
+FWD(notify, (struct kx_tx * tx, const char *topic, const char *payload, struct kx_err *err),
+    (tx->tx, topic, payload, err))
+
+int kx_store_job_claim(struct kx_store *s, const char *worker, kx_ms now, kx_ms lease, int max,
+		       struct kx_jobs *out, struct kx_err *err)
+{
+	return s->be->job_claim(s->state, worker, now, lease, max, out, err);
+}
+
+int kx_store_job_finish(struct kx_store *s, int64_t id, const char *worker, struct kx_err *err)
+{
+	return s->be->job_finish(s->state, id, worker, err);
+}
+
+int kx_store_job_retry(struct kx_store *s, int64_t id, const char *worker, kx_ms run_at,
+		       struct kx_err *err)
+{
+	return s->be->job_retry(s->state, id, worker, run_at, err);
+}
+
+int kx_store_singleton_try(struct kx_store *s, const char *name, bool *acquired,
+			   struct kx_err *err)
+{
+	return s->be->singleton_try(s->state, name, acquired, err);
+}
+
+int kx_store_subscribe(struct kx_store *s, kx_change_fn fn, void *arg, struct kx_err *err)
+{
+	return s->be->subscribe(s->state, fn, arg, err);
+}
+
+void kx_jobs_release(struct kx_jobs *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->v[i].kind);
+		free(j->v[i].payload);
+	}
+	free(j->v);
+	j->v = NULL;
+	j->n = 0;
+}
 
 void kx_incident_list_release(struct kx_incident_list *l)
 {

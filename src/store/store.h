@@ -58,6 +58,31 @@ struct kx_tokens {
 };
 void kx_tokens_release(struct kx_tokens *t);
 
+/* Background work (outbox deliveries, timers, probes): a durable queue that
+ * any number of daemons drain together. A claimed job is leased to one
+ * worker until `lease_until`; it is finished (deleted) or retried (put back
+ * for later) by that worker. A worker that dies loses its lease and the job
+ * runs again elsewhere, so handlers must be idempotent (at least once). */
+struct kx_job {
+	int64_t id;
+	char *kind;
+	char *payload;
+	int attempts;   /* claims so far, this one included */
+	kx_ms run_at;
+	kx_ms lease_until;
+};
+struct kx_jobs {
+	struct kx_job *v;
+	size_t n;
+};
+void kx_jobs_release(struct kx_jobs *j);
+
+/* Change feed: a notification written in a transaction reaches every
+ * subscriber — in this daemon and in every other daemon sharing the
+ * database — after that transaction commits. The topic "*" means "changes
+ * may have been missed (the feed reconnected): drop every cache". */
+typedef void (*kx_change_fn)(const char *topic, const char *payload, void *arg);
+
 /* A backend: OpenSMTPD's queue_backend pattern. `be` is the backend's own
  * state; `tx` its transaction. */
 struct kx_store_backend {
@@ -106,6 +131,25 @@ struct kx_store_backend {
 	int (*token_get)(void *tx, const char *id, struct kx_token *out, struct kx_err *err);
 	int (*token_list)(void *tx, struct kx_tokens *out, struct kx_err *err);
 	int (*token_revoke)(void *tx, const char *id, kx_ms at, struct kx_err *err);
+
+	int (*job_enqueue)(void *tx, const char *kind, const char *payload, kx_ms run_at,
+			   int64_t *id, struct kx_err *err);
+	/* In its own transaction: leases up to max due jobs (run_at <= now, not
+	 * leased or lease expired) to `worker`; never hands one job to two
+	 * claimers (FOR UPDATE SKIP LOCKED on PostgreSQL). */
+	int (*job_claim)(void *be, const char *worker, kx_ms now, kx_ms lease, int max,
+			 struct kx_jobs *out, struct kx_err *err);
+	/* KX_ECONFLICT when the job is no longer leased to worker. */
+	int (*job_finish)(void *be, int64_t id, const char *worker, struct kx_err *err);
+	int (*job_retry)(void *be, int64_t id, const char *worker, kx_ms run_at,
+			 struct kx_err *err);
+	/* Singleton jobs: takes the named lock for this process if free, until
+	 * close (an advisory lock on PostgreSQL; always granted on SQLite,
+	 * which serves one daemon). */
+	int (*singleton_try)(void *be, const char *name, bool *acquired, struct kx_err *err);
+
+	int (*notify)(void *tx, const char *topic, const char *payload, struct kx_err *err);
+	int (*subscribe)(void *be, kx_change_fn fn, void *arg, struct kx_err *err);
 };
 
 /* Opens the store named by url ("sqlite:/path/klaxon.db"), creating it and
@@ -152,6 +196,23 @@ int kx_store_token_get(struct kx_tx *tx, const char *id, struct kx_token *out,
 int kx_store_token_list(struct kx_tx *tx, struct kx_tokens *out, struct kx_err *err);
 int kx_store_token_revoke(struct kx_tx *tx, const char *id, kx_ms at, struct kx_err *err);
 
+int kx_store_job_enqueue(struct kx_tx *tx, const char *kind, const char *payload, kx_ms run_at,
+			 int64_t *id, struct kx_err *err);
+int kx_store_job_claim(struct kx_store *s, const char *worker, kx_ms now, kx_ms lease, int max,
+		       struct kx_jobs *out, struct kx_err *err);
+int kx_store_job_finish(struct kx_store *s, int64_t id, const char *worker, struct kx_err *err);
+int kx_store_job_retry(struct kx_store *s, int64_t id, const char *worker, kx_ms run_at,
+		       struct kx_err *err);
+int kx_store_singleton_try(struct kx_store *s, const char *name, bool *acquired,
+			   struct kx_err *err);
+/* Queues a change notification in tx (delivered after commit). topic and
+ * payload are short identifiers (at most 200 bytes together). */
+int kx_store_notify(struct kx_tx *tx, const char *topic, const char *payload,
+		    struct kx_err *err);
+/* Adds a subscriber; fn runs on a store thread and must be quick. */
+int kx_store_subscribe(struct kx_store *s, kx_change_fn fn, void *arg, struct kx_err *err);
+
 extern const struct kx_store_backend kx_store_sqlite;
+extern const struct kx_store_backend kx_store_postgres;
 
 #endif

@@ -7,6 +7,13 @@ directory and its stderr log; the log is printed when a test fails.
 
 Binaries come from $KLAXOND and $KLAXON (set by ctest); otherwise from
 build/klaxond and build/klaxon under the repository root.
+
+The store backend comes from $KX_TEST_BACKEND: "sqlite" (default) or
+"postgres". With postgres, the first daemon of the process starts a private
+PostgreSQL server (scripts/pg-test-server, in a temporary directory, on a
+free loopback port), every daemon gets a database of its own in it, and the
+server is stopped when the tests end. $KX_TEST_PG_URL points at a server
+that is already running instead.
 """
 
 import datetime
@@ -20,8 +27,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import atexit
 import time
 import unittest
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.environ.get("KX_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
@@ -42,6 +51,54 @@ RFC3339_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 # Marker meaning "use the daemon's admin token" (the default for http/cli).
 ADMIN = object()
+
+BACKEND = os.environ.get("KX_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgres"):
+    sys.exit("KX_TEST_BACKEND must be sqlite or postgres, not %r" % BACKEND)
+
+_pg = {"url": os.environ.get("KX_TEST_PG_URL") or None, "dir": None}
+
+
+def _pg_stop():
+    if _pg["dir"]:
+        subprocess.run([os.path.join(REPO_ROOT, "scripts", "pg-test-server"), "stop", _pg["dir"]],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        shutil.rmtree(_pg["dir"], ignore_errors=True)
+        _pg["dir"] = None
+
+
+def pg_server_url():
+    """URL of the private PostgreSQL server, started on first use."""
+    if not _pg["url"]:
+        d = tempfile.mkdtemp(prefix="klaxon-pg-")
+        _pg["dir"] = d
+        atexit.register(_pg_stop)
+        r = subprocess.run([os.path.join(REPO_ROOT, "scripts", "pg-test-server"), "start", d],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("cannot start PostgreSQL:\n" + r.stdout + r.stderr)
+        _pg["url"] = r.stdout.strip().splitlines()[-1]
+    return _pg["url"]
+
+
+def pg_url_for(dbname):
+    base = pg_server_url()
+    head, _, tail = base.rpartition("/")
+    query = ""
+    if "?" in tail:
+        tail, query = tail.split("?", 1)
+        query = "?" + query
+    return "%s/%s%s" % (head, dbname, query)
+
+
+def pg_new_database():
+    """A fresh, empty database on the private server; returns its URL."""
+    name = "kx_" + uuid.uuid4().hex[:16]
+    r = subprocess.run(["psql", pg_server_url(), "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                        "CREATE DATABASE %s" % name], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("cannot create a database: " + r.stderr)
+    return pg_url_for(name)
 
 
 def free_port():
@@ -116,6 +173,9 @@ class Daemon:
             with open(self.config_path, "w") as f:
                 f.write(config)
         self.extra_args = list(extra_args)
+        if BACKEND == "postgres" and "--db" not in self.extra_args:
+            self.db_url = pg_new_database()
+            self.extra_args += ["--db", self.db_url]
         self.port = None
         self.proc = None
         self.admin_token = None

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #define NREADERS 4
+#define MAX_SUBSCRIBERS 16
 #define STMT_CACHE 64
 
 struct conn {
@@ -52,6 +53,13 @@ struct be {
 	int wal_frames; /* frames in the log after the last commit */
 	pthread_mutex_t clock;
 	pthread_cond_t cwake;
+	/* change feed: one process, so delivery is a direct call after commit */
+	pthread_mutex_t slock;
+	struct {
+		kx_change_fn fn;
+		void *arg;
+	} subs[MAX_SUBSCRIBERS];
+	int nsubs;
 };
 
 /* Frames in the WAL before the checkpointer is woken early. */
@@ -62,6 +70,7 @@ struct tx {
 	struct be *be;
 	struct conn *c;
 	bool write;
+	struct kx_buf notes; /* pending notifications: "topic\0payload\0"… */
 };
 
 static int db_error(sqlite3 *db, int rc, struct kx_err *err)
@@ -257,6 +266,7 @@ static void sq_close(void *p)
 		sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	}
 	conn_close(&be->ckpt);
+	pthread_mutex_destroy(&be->slock);
 	pthread_mutex_destroy(&be->clock);
 	pthread_cond_destroy(&be->cwake);
 	conn_close(&be->writer);
@@ -288,6 +298,7 @@ static int sq_open(const char *url, void **out, struct kx_err *err)
 	pthread_cond_init(&be->rfree, NULL);
 	pthread_mutex_init(&be->clock, NULL);
 	pthread_cond_init(&be->cwake, NULL);
+	pthread_mutex_init(&be->slock, NULL);
 	if ((rc = conn_open(&be->writer, be->path, false, err)) ||
 	    (rc = migrate(be->writer.db, err)))
 		goto fail;
@@ -343,7 +354,21 @@ static void release_conn(struct tx *t)
 		pthread_mutex_unlock(&t->be->wlock);
 	else
 		give_reader(t->be, t->c);
+	kx_buf_release(&t->notes);
 	free(t);
+}
+
+static void deliver(struct be *be, const struct kx_buf *notes)
+{
+	const char *p = notes->data, *end = notes->data + notes->len;
+	while (p && p < end) {
+		const char *topic = p, *payload = p + strlen(p) + 1;
+		pthread_mutex_lock(&be->slock);
+		for (int i = 0; i < be->nsubs; i++)
+			be->subs[i].fn(topic, payload, be->subs[i].arg);
+		pthread_mutex_unlock(&be->slock);
+		p = payload + strlen(payload) + 1;
+	}
 }
 
 static int sq_begin_impl(void *p, bool write, void **out, struct kx_err *err)
@@ -357,6 +382,7 @@ static int sq_begin_impl(void *p, bool write, void **out, struct kx_err *err)
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	t->be = be;
 	t->write = write;
+	kx_buf_init(&t->notes, 64 * 1024);
 	if (write) {
 		pthread_mutex_lock(&be->wlock);
 		t->c = &be->writer;
@@ -391,6 +417,15 @@ static int sq_commit(void *p, struct kx_err *err)
 		sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
 		release_conn(t);
 		return rc;
+	}
+	if (t->notes.len) {
+		struct kx_buf notes = t->notes;
+		struct be *be = t->be;
+		kx_buf_init(&t->notes, 0);
+		release_conn(t); /* deliver without holding the writer */
+		deliver(be, &notes);
+		kx_buf_release(&notes);
+		return 0;
 	}
 	release_conn(t);
 	return 0;
@@ -1143,9 +1178,193 @@ static int sq_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 	if ((rc = step_done(t, st, err)))
 		return rc;
-	if (sqlite3_changes(t->c->db) != 1)
+	if (sqlite3_changes(t->c->db) != 1) {
+		struct kx_token tok;
+		if ((rc = sq_token_get(t, id, &tok, err)))
+			return rc; /* KX_ENOTFOUND for a token that never was */
+		kx_token_release(&tok);
 		return kx_err_set(err, KX_ECONFLICT, "token '%s' is already revoked", id);
+	}
 	return 0;
+}
+
+/* ---- jobs ---- */
+
+static int sq_job_enqueue(void *p, const char *kind, const char *payload, kx_ms run_at,
+			  int64_t *id, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "INSERT INTO jobs (kind, payload, run_at) VALUES (?, ?, ?) RETURNING id");
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, payload, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, run_at);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && id)
+		*id = sqlite3_column_int64(st, 0);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? 0 : db_error(t->c->db, rc, err);
+}
+
+/* Runs fn in a write transaction of its own. */
+static int in_write_tx(struct be *be, int (*fn)(struct tx *, void *, struct kx_err *),
+		       void *arg, struct kx_err *err)
+{
+	void *t;
+	int rc = sq_begin_impl(be, true, &t, err);
+	if (rc)
+		return rc;
+	if ((rc = fn(t, arg, err))) {
+		sq_rollback(t);
+		return rc;
+	}
+	return sq_commit(t, err);
+}
+
+struct claim_args {
+	const char *worker;
+	kx_ms now, lease;
+	int max;
+	struct kx_jobs *out;
+};
+
+static int claim_fn(struct tx *t, void *arg, struct kx_err *err)
+{
+	struct claim_args *a = arg;
+	size_t cap = 0;
+	int rc;
+	STMT(st, "UPDATE jobs SET leased_by = ?1, lease_until = ?2, attempts = attempts + 1 "
+		 "WHERE id IN (SELECT id FROM jobs WHERE run_at <= ?3 AND "
+		 "(lease_until IS NULL OR lease_until <= ?3) ORDER BY run_at, id LIMIT ?4) "
+		 "RETURNING id, kind, payload, attempts, run_at, lease_until");
+	sqlite3_bind_text(st, 1, a->worker, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->now + a->lease);
+	sqlite3_bind_int64(st, 3, a->now);
+	sqlite3_bind_int(st, 4, a->max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kx_job *j;
+		if (a->out->n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct kx_job *np = realloc(a->out->v, nc * sizeof(*np));
+			if (!np)
+				goto nomem;
+			a->out->v = np;
+			cap = nc;
+		}
+		j = &a->out->v[a->out->n++];
+		j->id = sqlite3_column_int64(st, 0);
+		j->kind = col_text(st, 1);
+		j->payload = col_text(st, 2);
+		j->attempts = sqlite3_column_int(st, 3);
+		j->run_at = sqlite3_column_int64(st, 4);
+		j->lease_until = sqlite3_column_int64(st, 5);
+		if (!j->kind || !j->payload)
+			goto nomem;
+	}
+	done(st);
+	if (rc != SQLITE_DONE) {
+		kx_jobs_release(a->out);
+		return db_error(t->c->db, rc, err);
+	}
+	return 0;
+nomem:
+	done(st);
+	kx_jobs_release(a->out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+static int sq_job_claim(void *be, const char *worker, kx_ms now, kx_ms lease, int max,
+			struct kx_jobs *out, struct kx_err *err)
+{
+	struct claim_args a = {worker, now, lease, max, out};
+	out->v = NULL;
+	out->n = 0;
+	return in_write_tx(be, claim_fn, &a, err);
+}
+
+struct finish_args {
+	int64_t id;
+	const char *worker;
+	kx_ms retry_at; /* KX_TIME_UNSET: finish */
+};
+
+static int finish_fn(struct tx *t, void *arg, struct kx_err *err)
+{
+	struct finish_args *a = arg;
+	sqlite3_stmt *st;
+	int rc;
+	if (a->retry_at == KX_TIME_UNSET) {
+		STMT(del, "DELETE FROM jobs WHERE id = ? AND leased_by = ?");
+		st = del;
+		sqlite3_bind_int64(st, 1, a->id);
+		sqlite3_bind_text(st, 2, a->worker, -1, SQLITE_STATIC);
+	} else {
+		STMT(upd, "UPDATE jobs SET run_at = ?3, leased_by = NULL, lease_until = NULL "
+			  "WHERE id = ?1 AND leased_by = ?2");
+		st = upd;
+		sqlite3_bind_int64(st, 1, a->id);
+		sqlite3_bind_text(st, 2, a->worker, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, a->retry_at);
+	}
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ECONFLICT, "job %lld is not leased to '%s'",
+				  (long long)a->id, a->worker);
+	return 0;
+}
+
+static int sq_job_finish(void *be, int64_t id, const char *worker, struct kx_err *err)
+{
+	struct finish_args a = {id, worker, KX_TIME_UNSET};
+	return in_write_tx(be, finish_fn, &a, err);
+}
+
+static int sq_job_retry(void *be, int64_t id, const char *worker, kx_ms run_at,
+			struct kx_err *err)
+{
+	struct finish_args a = {id, worker, run_at};
+	return in_write_tx(be, finish_fn, &a, err);
+}
+
+static int sq_singleton_try(void *be, const char *name, bool *acquired, struct kx_err *err)
+{
+	(void)be;
+	(void)name;
+	(void)err;
+	*acquired = true; /* one daemon per SQLite database */
+	return 0;
+}
+
+/* ---- change feed ---- */
+
+static int sq_notify(void *p, const char *topic, const char *payload, struct kx_err *err)
+{
+	struct tx *t = p;
+	if (strlen(topic) + strlen(payload) > 200)
+		return kx_err_set(err, KX_EINVAL, "notification too long");
+	if (kx_buf_add(&t->notes, topic, strlen(topic) + 1) ||
+	    kx_buf_add(&t->notes, payload, strlen(payload) + 1))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int sq_subscribe(void *p, kx_change_fn fn, void *arg, struct kx_err *err)
+{
+	struct be *be = p;
+	int rc = 0;
+	pthread_mutex_lock(&be->slock);
+	if (be->nsubs == MAX_SUBSCRIBERS) {
+		rc = kx_err_set(err, KX_ENOMEM, "too many change subscribers");
+	} else {
+		be->subs[be->nsubs].fn = fn;
+		be->subs[be->nsubs].arg = arg;
+		be->nsubs++;
+	}
+	pthread_mutex_unlock(&be->slock);
+	return rc;
 }
 
 const struct kx_store_backend kx_store_sqlite = {
@@ -1174,4 +1393,11 @@ const struct kx_store_backend kx_store_sqlite = {
 	.token_get = sq_token_get,
 	.token_list = sq_token_list,
 	.token_revoke = sq_token_revoke,
+	.job_enqueue = sq_job_enqueue,
+	.job_claim = sq_job_claim,
+	.job_finish = sq_job_finish,
+	.job_retry = sq_job_retry,
+	.singleton_try = sq_singleton_try,
+	.notify = sq_notify,
+	.subscribe = sq_subscribe,
 };

@@ -96,3 +96,15 @@ CREATE TABLE token_labels (
     value    TEXT NOT NULL,
     PRIMARY KEY (token_id, key)
 ) STRICT, WITHOUT ROWID;
+
+-- Background work shared by every daemon (see store.h: jobs).
+CREATE TABLE jobs (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    run_at      INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    leased_by   TEXT,
+    lease_until INTEGER
+) STRICT;
+CREATE INDEX jobs_due ON jobs (run_at);

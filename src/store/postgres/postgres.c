@@ -1,0 +1,1910 @@
+/* postgres.c — the PostgreSQL backend (libpq), for several daemons sharing
+ * one database.
+ *
+ * URLs (all taken by kx_store_postgres.accepts):
+ *   postgres://USER@HOST:PORT/DB?…, postgresql://…   a libpq connection URI,
+ *                                                    passed to libpq as is
+ *   postgres:KEY=VALUE KEY=VALUE…                    a libpq keyword string
+ *                                                    ("postgres:host=/run/pg
+ *                                                    port=5433 dbname=klaxon")
+ *   postgres:NAME                                    database NAME, the rest
+ *                                                    from libpq's defaults
+ *   postgres:                                        libpq's defaults (PG* env)
+ * ("postgresql:" works wherever "postgres:" does.) connect_timeout=3 and
+ * client_encoding=UTF8 are added unless the URL sets them, so nothing waits
+ * long on a server that does not answer.
+ *
+ * Pool: NCONNS connections, each opened on first use and handed to one
+ * transaction at a time (mutex + condvar, like the SQLite readers). A
+ * connection that fails with a connection-class error is marked stale and
+ * reconnected on its next use; a transaction whose BEGIN fails on a
+ * connection that went bad while idle (the server restarted) reconnects and
+ * tries once more, so service comes back by itself. Otherwise a call on a
+ * lost server returns KX_EUNAVAIL "database unavailable: …".
+ *
+ * Transactions: a write transaction is READ COMMITTED, and incident_get in
+ * it locks the row (SELECT … FOR UPDATE), so two changes to one incident
+ * wait for each other instead of one failing on a stale version. A read
+ * transaction is REPEATABLE READ READ ONLY: one snapshot for all of its
+ * statements, as a SQLite reader has.
+ *
+ * Statements: static SQL is prepared once per connection (cached by the
+ * address of its text, as sqlite.c does) and run with text parameters; the
+ * incident list's WHERE clause is built from fixed pieces with $n
+ * placeholders. No user value is ever part of SQL text. Lists of values
+ * (labels, types, roles, ids) travel as one text[] parameter.
+ *
+ * Errors: class 23 (unique, foreign key, check) → KX_ECONFLICT, as the
+ * SQLite backend maps SQLITE_CONSTRAINT; connection classes (08, 57P0x,
+ * 53) → KX_EUNAVAIL; serialization failure, deadlock, lock timeout, query
+ * cancel → KX_EUNAVAIL "database is busy" (as SQLITE_BUSY); the rest
+ * KX_ESTORE. A failed statement aborts the PostgreSQL transaction: as
+ * store.h says, it is then good only for rollback.
+ */
+#include "store/migrate.h"
+#include "store/store.h"
+#include "lib/buf.h"
+#include "lib/secret.h"
+#include "lib/time.h"
+
+#include <assert.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NCONNS 8
+#define STMT_CACHE 64
+#define MAX_PARAMS 24
+#define MAX_SUBSCRIBERS 16
+/* pg_advisory_lock key held while migrating ("klaxonMG"). */
+#define MIGRATE_LOCK_KEY "7740669029436509511"
+/* The one NOTIFY channel of the change feed; a payload is
+ * "<length of topic>:<topic><payload>". */
+#define CHANNEL "klaxon_changes"
+/* How long the feed waits before reconnecting to a lost server. */
+#define FEED_RETRY_MS 1000
+
+/* A pooled connection. Invariants: pg is NULL or a connection whose
+ * prepared statements are exactly stmts[0..nstmts) (named "s0", "s1", …);
+ * busy while a transaction (or ping) holds it; stale when it must be
+ * reconnected before its next use. */
+struct conn {
+	PGconn *pg;
+	int pid; /* of its server process (under be->lock for pool connections) */
+	bool busy;
+	bool stale;
+	const char *stmts[STMT_CACHE];
+	int nstmts;
+};
+
+/* Besides the pool, two connections of their own: `locks` holds the
+ * singleton advisory locks (session locks, so it is never handed to a
+ * transaction), `feed` LISTENs for the change feed on the listener
+ * thread, started by the first subscribe. */
+struct be {
+	char *conninfo; /* the URL or keyword string handed to libpq */
+	struct conn conns[NCONNS];
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+
+	pthread_mutex_t llock; /* guards locks */
+	struct conn locks;
+
+	pthread_mutex_t slock; /* guards subs, nsubs, listening */
+	struct {
+		kx_change_fn fn;
+		void *arg;
+	} subs[MAX_SUBSCRIBERS];
+	int nsubs;
+	bool listening;
+	pthread_t listener;
+	int wake[2]; /* a byte in it stops the listener */
+	struct conn feed;
+};
+
+struct tx {
+	struct be *be;
+	struct conn *c;
+	bool write;
+	bool failed;	     /* a statement failed: only rollback is left */
+	struct kx_buf notes; /* notifications for this daemon: "topic\0payload\0"… */
+};
+
+/* ---- errors ---- */
+
+/* Copies msg into out on one line: runs of whitespace become one space,
+ * no leading or trailing space (libpq messages end in "\n" and may hold
+ * several lines). */
+static void one_line(char *out, size_t n, const char *msg)
+{
+	size_t o = 0;
+	bool space = false;
+	for (const char *s = msg ? msg : ""; *s && o + 1 < n; s++) {
+		if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') {
+			space = o > 0;
+			continue;
+		}
+		if (space && o + 2 < n)
+			out[o++] = ' ';
+		space = false;
+		out[o++] = *s;
+	}
+	out[o] = '\0';
+}
+
+static int unavailable(struct kx_err *err, const char *msg)
+{
+	char line[400];
+	one_line(line, sizeof(line), msg);
+	return kx_err_set(err, KX_EUNAVAIL, "database unavailable: %s",
+			  *line ? line : "connection lost");
+}
+
+/* Maps a failed result (or NULL: libpq could not even make one) to a
+ * KX_E… code and message; marks the connection stale when it is gone. */
+static int db_error(struct conn *c, const PGresult *res, struct kx_err *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char line[400];
+
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c->pg);
+	if (PQstatus(c->pg) != CONNECTION_OK || (state && (strncmp(state, "08", 2) == 0 ||
+							   strncmp(state, "57P0", 4) == 0))) {
+		c->stale = true;
+		return unavailable(err, msg);
+	}
+	one_line(line, sizeof(line), msg);
+	if (!state)
+		return kx_err_set(err, KX_ESTORE, "database error: %s", line);
+	if (strncmp(state, "23", 2) == 0)
+		return kx_err_set(err, KX_ECONFLICT, "conflicting change: %s", line);
+	if (strncmp(state, "53", 2) == 0)
+		return kx_err_set(err, KX_EUNAVAIL, "database unavailable: %s", line);
+	if (strncmp(state, "40", 2) == 0 || strcmp(state, "55P03") == 0 ||
+	    strcmp(state, "57014") == 0)
+		return kx_err_set(err, KX_EUNAVAIL, "database is busy: %s", line);
+	return kx_err_set(err, KX_ESTORE, "database error: %s", line);
+}
+
+/* 0 when res has the status wanted (the caller then owns res); otherwise
+ * clears res and returns the error. */
+static int check(struct conn *c, PGresult *res, ExecStatusType want, struct kx_err *err)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	int rc;
+	if (st == want)
+		return 0;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) /* a bug here, not there */
+		rc = kx_err_set(err, KX_ESTORE, "database error: unexpected %s", PQresStatus(st));
+	else
+		rc = db_error(c, res, err);
+	PQclear(res);
+	return rc;
+}
+
+/* Runs SQL without parameters through the simple protocol, ignoring any
+ * rows (BEGIN, COMMIT, SELECT 1, migrations). */
+static int exec_simple(struct conn *c, const char *sql, struct kx_err *err)
+{
+	PGresult *res = PQexec(c->pg, sql);
+	int rc = check(c, res, res && PQresultStatus(res) == PGRES_TUPLES_OK ? PGRES_TUPLES_OK
+									  : PGRES_COMMAND_OK,
+		       err);
+	if (!rc)
+		PQclear(res);
+	return rc;
+}
+
+/* ---- connections and the pool ---- */
+
+static void quiet(void *arg, const char *msg)
+{
+	/* NOTICEs ("relation already exists, skipping") are not for users. */
+	(void)arg;
+	(void)msg;
+}
+
+static void set_pid(struct be *be, struct conn *c, int pid)
+{
+	pthread_mutex_lock(&be->lock);
+	c->pid = pid;
+	pthread_mutex_unlock(&be->lock);
+}
+
+static void conn_close(struct be *be, struct conn *c)
+{
+	if (c->pg)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	c->nstmts = 0;
+	c->stale = false;
+	if (c->pid)
+		set_pid(be, c, 0);
+}
+
+/* (Re)connects c. Parameters before "dbname" are defaults that the URL
+ * (expanded in place of dbname) may override. */
+static int conn_connect(struct be *be, struct conn *c, struct kx_err *err)
+{
+	static const char *const keys[] = {"connect_timeout", "client_encoding", "dbname", NULL};
+	const char *vals[] = {"3", "UTF8", be->conninfo, NULL};
+	int rc;
+
+	conn_close(be, c);
+	c->pg = PQconnectdbParams(keys, vals, 1);
+	if (!c->pg)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		rc = unavailable(err, PQerrorMessage(c->pg));
+		conn_close(be, c);
+		return rc;
+	}
+	PQsetNoticeProcessor(c->pg, quiet, NULL);
+	set_pid(be, c, PQbackendPID(c->pg));
+	return 0;
+}
+
+/* Makes c usable; *fresh tells whether it was (re)connected just now. */
+static int conn_ready(struct be *be, struct conn *c, bool *fresh, struct kx_err *err)
+{
+	*fresh = false;
+	if (c->pg && !c->stale && PQstatus(c->pg) == CONNECTION_OK)
+		return 0;
+	*fresh = true;
+	return conn_connect(be, c, err);
+}
+
+/* A free connection, waiting for one if all are busy; an open one is
+ * preferred so that the pool grows only under load. */
+static struct conn *take(struct be *be)
+{
+	struct conn *c = NULL;
+	pthread_mutex_lock(&be->lock);
+	for (;;) {
+		for (int i = 0; i < NCONNS; i++) {
+			struct conn *x = &be->conns[i];
+			if (x->busy)
+				continue;
+			if (x->pg && !x->stale) {
+				c = x;
+				break;
+			}
+			if (!c)
+				c = x;
+		}
+		if (c)
+			break;
+		pthread_cond_wait(&be->freed, &be->lock);
+	}
+	c->busy = true;
+	pthread_mutex_unlock(&be->lock);
+	return c;
+}
+
+static void give(struct be *be, struct conn *c)
+{
+	/* A connection still in a transaction must not serve the next one. */
+	if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		c->stale = true;
+	pthread_mutex_lock(&be->lock);
+	c->busy = false;
+	pthread_cond_signal(&be->freed);
+	pthread_mutex_unlock(&be->lock);
+}
+
+/* Runs sql (no parameters, no rows) as the first statement of a use of c.
+ * A connection that was fine when last used may have lost its server since
+ * (a restart, a failover): then it is reconnected and sql tried once more,
+ * which is safe because nothing has happened on it yet. */
+static int first_exec(struct be *be, struct conn *c, const char *sql, struct kx_err *err)
+{
+	bool fresh;
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		if ((rc = conn_ready(be, c, &fresh, err)))
+			return rc;
+		rc = exec_simple(c, sql, err);
+		if (rc == KX_EUNAVAIL && c->stale && !fresh && attempt == 0)
+			continue;
+		return rc;
+	}
+}
+
+/* ---- statements ---- */
+
+/* Text parameters: NULL is SQL NULL. */
+struct params {
+	const char *v[MAX_PARAMS];
+	char num[MAX_PARAMS][24];
+	int n;
+};
+
+static void p_text(struct params *p, const char *s)
+{
+	assert(p->n < MAX_PARAMS);
+	p->v[p->n++] = s;
+}
+
+static void p_int(struct params *p, int64_t x)
+{
+	assert(p->n < MAX_PARAMS);
+	snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)x);
+	p->v[p->n] = p->num[p->n];
+	p->n++;
+}
+
+static void p_time(struct params *p, kx_ms t)
+{
+	if (t == KX_TIME_UNSET)
+		p_text(p, NULL);
+	else
+		p_int(p, t);
+}
+
+static void p_count(struct params *p, int64_t v)
+{
+	if (v < 0)
+		p_text(p, NULL);
+	else
+		p_int(p, v);
+}
+
+/* Runs the static statement sql (prepared on first use on this connection)
+ * in t. On success *out is the result, with status `want`; the caller
+ * clears it. */
+static int run(struct tx *t, const char *sql, const struct params *p, ExecStatusType want,
+	       PGresult **out, struct kx_err *err)
+{
+	struct conn *c = t->c;
+	PGresult *res;
+	char name[16];
+	int i, rc;
+
+	*out = NULL;
+	if (t->failed)
+		return kx_err_set(err, KX_ESTORE,
+				  "database error: the transaction failed and can only be rolled back");
+	for (i = 0; i < c->nstmts; i++)
+		if (c->stmts[i] == sql)
+			break;
+	snprintf(name, sizeof(name), "s%d", i);
+	if (i == c->nstmts) {
+		/* More distinct statements than slots is a programming error. */
+		assert(c->nstmts < STMT_CACHE);
+		res = PQprepare(c->pg, name, sql, 0, NULL);
+		if ((rc = check(c, res, PGRES_COMMAND_OK, err)))
+			goto fail;
+		PQclear(res);
+		c->stmts[c->nstmts++] = sql;
+	}
+	res = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+	if ((rc = check(c, res, want, err)))
+		goto fail;
+	*out = res;
+	return 0;
+fail:
+	t->failed = true;
+	return rc;
+}
+
+/* run() for statements that return no rows. */
+static int run_cmd(struct tx *t, const char *sql, const struct params *p, struct kx_err *err)
+{
+	PGresult *res;
+	int rc = run(t, sql, p, PGRES_COMMAND_OK, &res, err);
+	PQclear(res);
+	return rc;
+}
+
+/* run() for statements that change rows: *n is how many. */
+static int run_count(struct tx *t, const char *sql, const struct params *p, int64_t *n,
+		     struct kx_err *err)
+{
+	PGresult *res;
+	int rc = run(t, sql, p, PGRES_COMMAND_OK, &res, err);
+	if (!rc)
+		*n = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- values ---- */
+
+static char *col_text(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+static int64_t col_int(const PGresult *r, int row, int col)
+{
+	return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static kx_ms col_time(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? KX_TIME_UNSET : col_int(r, row, col);
+}
+
+static int64_t col_count(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? -1 : col_int(r, row, col);
+}
+
+/* A text[] literal for a parameter: "{" then each element quoted, with "
+ * and \ escaped, then "}". Build with arr_start, arr_add…, arr_end; the
+ * buffer's own failure rule (freed on overflow) plus `bad` make one check
+ * at the end enough. */
+struct arr {
+	struct kx_buf b;
+	size_t n;
+	bool bad;
+};
+
+static void arr_start(struct arr *a)
+{
+	kx_buf_init(&a->b, KX_BUF_DEFAULT_MAX);
+	a->n = 0;
+	a->bad = kx_buf_addc(&a->b, '{') != 0;
+}
+
+static void arr_add(struct arr *a, const char *s)
+{
+	if (a->n++ && kx_buf_addc(&a->b, ','))
+		a->bad = true;
+	if (kx_buf_addc(&a->b, '"'))
+		a->bad = true;
+	for (; *s; s++)
+		if (((*s == '"' || *s == '\\') && kx_buf_addc(&a->b, '\\')) ||
+		    kx_buf_addc(&a->b, *s))
+			a->bad = true;
+	if (kx_buf_addc(&a->b, '"'))
+		a->bad = true;
+}
+
+static int arr_end(struct arr *a, struct kx_err *err)
+{
+	if (kx_buf_addc(&a->b, '}') || a->bad)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Finds id among n strings sorted with strcmp (an index built by
+ * sort_index); returns its original position or -1. */
+struct ref {
+	const char *id;
+	size_t at;
+};
+
+static int ref_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ref *)a)->id, ((const struct ref *)b)->id);
+}
+
+static long find_ref(const struct ref *refs, size_t n, const char *id)
+{
+	struct ref key = {id, 0};
+	const struct ref *r = n ? bsearch(&key, refs, n, sizeof(*refs), ref_cmp) : NULL;
+	return r ? (long)r->at : -1;
+}
+
+/* ---- open, close, transactions ---- */
+
+static bool pg_accepts(const char *url)
+{
+	return strncmp(url, "postgres:", 9) == 0 || strncmp(url, "postgresql:", 11) == 0;
+}
+
+static int migrate(struct conn *c, struct kx_err *err)
+{
+	const char *key[] = {MIGRATE_LOCK_KEY};
+	PGresult *res;
+	int current, rc;
+
+	/* Several daemons starting together: one migrates, the others wait
+	 * here and then find nothing left to do. */
+	res = PQexecParams(c->pg, "SELECT pg_advisory_lock($1::bigint)", 1, NULL, key, NULL, NULL,
+			   0);
+	if ((rc = check(c, res, PGRES_TUPLES_OK, err)))
+		return rc;
+	PQclear(res);
+	if ((rc = exec_simple(c,
+			      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+			      " version integer PRIMARY KEY, name text NOT NULL,"
+			      " applied_at bigint NOT NULL)",
+			      err)))
+		goto out;
+	res = PQexec(c->pg, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+	if ((rc = check(c, res, PGRES_TUPLES_OK, err)))
+		goto out;
+	current = (int)col_int(res, 0, 0);
+	PQclear(res);
+	for (const struct kx_migration *m = kx_postgres_migrations; m->sql; m++) {
+		char version[16], at[24];
+		const char *vals[] = {version, m->name, at};
+		if (m->version <= current)
+			continue;
+		snprintf(version, sizeof(version), "%d", m->version);
+		snprintf(at, sizeof(at), "%lld", (long long)kx_now_ms());
+		if ((rc = exec_simple(c, "BEGIN", err)))
+			goto out;
+		if ((rc = exec_simple(c, m->sql, err))) {
+			kx_err_set(err, rc, "migration %s failed: %s", m->name, err ? err->msg : "");
+			goto fail;
+		}
+		res = PQexecParams(c->pg,
+				   "INSERT INTO schema_migrations (version, name, applied_at) "
+				   "VALUES ($1, $2, $3)",
+				   3, NULL, vals, NULL, NULL, 0);
+		if ((rc = check(c, res, PGRES_COMMAND_OK, err)))
+			goto fail;
+		PQclear(res);
+		if ((rc = exec_simple(c, "COMMIT", err)))
+			goto out;
+	}
+	goto out;
+fail:
+	PQclear(PQexec(c->pg, "ROLLBACK"));
+out:
+	res = PQexecParams(c->pg, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL, key, NULL, NULL,
+			   0);
+	PQclear(res); /* on a lost connection the lock went with it */
+	return rc;
+}
+
+static void feed_stop(struct be *be);
+
+static void pg_close(void *p)
+{
+	struct be *be = p;
+	if (!be)
+		return;
+	feed_stop(be);
+	if (be->locks.pg && PQstatus(be->locks.pg) == CONNECTION_OK)
+		/* Released now rather than when the server notices the
+		 * disconnection, so that another daemon can take them at once. */
+		PQclear(PQexec(be->locks.pg, "SELECT pg_advisory_unlock_all()"));
+	conn_close(be, &be->locks);
+	for (int i = 0; i < NCONNS; i++)
+		conn_close(be, &be->conns[i]);
+	pthread_mutex_destroy(&be->lock);
+	pthread_cond_destroy(&be->freed);
+	pthread_mutex_destroy(&be->llock);
+	pthread_mutex_destroy(&be->slock);
+	free(be->conninfo);
+	free(be);
+}
+
+static int pg_open(const char *url, void **out, struct kx_err *err)
+{
+	const char *info = url;
+	struct be *be;
+	int rc;
+
+	if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)
+		info = strchr(url, ':') + 1; /* a keyword string or a database name */
+	/* Check the syntax now rather than at the first connection. */
+	if (info == url || strchr(info, '=')) {
+		char *msg = NULL, line[400];
+		PQconninfoOption *opts = PQconninfoParse(info, &msg);
+		if (!opts) {
+			char *uri;
+			one_line(line, sizeof(line), msg ? msg : "out of memory");
+			PQfreemem(msg);
+			/* libpq quotes the URI, password and all: cut it off */
+			if ((uri = strstr(line, "\"postgres"))) {
+				while (uri > line && (uri[-1] == ' ' || uri[-1] == ':'))
+					uri--;
+				*uri = '\0';
+			}
+			/* Not the URL itself: it may hold a password. */
+			return kx_err_set(err, KX_EINVAL, "invalid database URL: %s", line);
+		}
+		PQconninfoFree(opts);
+	}
+	if (!(be = calloc(1, sizeof(*be))) || !(be->conninfo = strdup(info))) {
+		free(be);
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&be->lock, NULL);
+	pthread_cond_init(&be->freed, NULL);
+	pthread_mutex_init(&be->llock, NULL);
+	pthread_mutex_init(&be->slock, NULL);
+	be->wake[0] = be->wake[1] = -1;
+	if ((rc = conn_connect(be, &be->conns[0], err)) || (rc = migrate(&be->conns[0], err))) {
+		pg_close(be);
+		return rc;
+	}
+	*out = be;
+	return 0;
+}
+
+static int pg_ping(void *p, struct kx_err *err)
+{
+	struct be *be = p;
+	struct conn *c = take(be);
+	int rc = first_exec(be, c, "SELECT 1", err);
+	give(be, c);
+	return rc;
+}
+
+static int pg_begin(void *p, bool write, void **out, struct kx_err *err)
+{
+	struct be *be = p;
+	struct tx *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (!t)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	t->be = be;
+	t->write = write;
+	kx_buf_init(&t->notes, 64 * 1024);
+	t->c = take(be);
+	rc = first_exec(be, t->c,
+			write ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+			      : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			err);
+	if (rc) {
+		give(be, t->c);
+		free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+/* Ends the transaction if it is still open and hands the connection back. */
+static void release(struct tx *t)
+{
+	struct conn *c = t->c;
+	if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
+	    PQstatus(c->pg) == CONNECTION_OK)
+		PQclear(PQexec(c->pg, "ROLLBACK"));
+	give(t->be, c);
+	kx_buf_release(&t->notes);
+	free(t);
+}
+
+static void deliver(struct be *be, const char *topic, const char *payload)
+{
+	pthread_mutex_lock(&be->slock);
+	for (int i = 0; i < be->nsubs; i++)
+		be->subs[i].fn(topic, payload, be->subs[i].arg);
+	pthread_mutex_unlock(&be->slock);
+}
+
+static int pg_commit(void *p, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct be *be = t->be;
+	struct kx_buf notes;
+	PGresult *res;
+	int rc;
+
+	if (t->failed) {
+		rc = kx_err_set(err, KX_ESTORE,
+				"database error: the transaction failed and can only be rolled back");
+		release(t);
+		return rc;
+	}
+	res = PQexec(t->c->pg, "COMMIT");
+	if (!(rc = check(t->c, res, PGRES_COMMAND_OK, err))) {
+		/* COMMIT of an aborted transaction "succeeds" as a ROLLBACK. */
+		if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+			rc = kx_err_set(err, KX_ESTORE, "database error: the transaction was rolled back");
+		PQclear(res);
+	}
+	/* This daemon's subscribers hear of the commit here, at once, as on
+	 * SQLite (the feed skips what our own connections sent); the other
+	 * daemons through the feed. Delivered without holding the connection. */
+	notes = t->notes;
+	kx_buf_init(&t->notes, 0);
+	release(t);
+	for (const char *q = notes.data, *end = notes.data + notes.len; !rc && q && q < end;) {
+		const char *topic = q, *payload = q + strlen(q) + 1;
+		deliver(be, topic, payload);
+		q = payload + strlen(payload) + 1;
+	}
+	kx_buf_release(&notes);
+	return rc;
+}
+
+static void pg_rollback(void *p)
+{
+	release(p);
+}
+
+/* ---- incidents ---- */
+
+static int pg_incident_next_seq(void *p, const char *day, int64_t *seq, struct kx_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO incident_counters (day, last) VALUES ($1, 1) "
+		"ON CONFLICT (day) DO UPDATE SET last = incident_counters.last + 1 RETURNING last";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, day);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	*seq = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/* Adds the incident's own columns as 20 parameters (shared by insert and
+ * update, in the order of INC_COLS after id). */
+static void p_incident(struct params *p, const struct kx_incident *inc)
+{
+	p_text(p, inc->title);
+	p_text(p, inc->summary);
+	p_text(p, inc->severity);
+	p_text(p, kx_status_name(inc->status));
+	p_text(p, inc->root_cause);
+	p_text(p, inc->resolution);
+	p_count(p, inc->impact.users);
+	p_count(p, inc->impact.accounts);
+	p_count(p, inc->impact.actions);
+	p_text(p, inc->impact.revenue);
+	p_text(p, inc->impact.description);
+	p_time(p, inc->started_at);
+	p_time(p, inc->detected_at);
+	p_time(p, inc->declared_at);
+	p_time(p, inc->acknowledged_at);
+	p_time(p, inc->mitigated_at);
+	p_time(p, inc->resolved_at);
+	p_text(p, inc->created_by);
+	p_time(p, inc->updated_at);
+	p_int(p, inc->version);
+}
+
+/* Writes labels, types and roles in one statement (three text[] pairs). */
+static int insert_children(struct tx *t, const struct kx_incident *inc, struct kx_err *err)
+{
+	static const char sql[] =
+		"WITH l AS (INSERT INTO incident_labels (incident_id, key, value) "
+		" SELECT $1::text, k, v FROM unnest($2::text[], $3::text[]) AS u(k, v)), "
+		"ty AS (INSERT INTO incident_types (incident_id, position, type) "
+		" SELECT $1::text, n - 1, ty FROM unnest($4::text[]) WITH ORDINALITY AS u(ty, n)) "
+		"INSERT INTO incident_roles (incident_id, position, role, person) "
+		"SELECT $1::text, n - 1, r, pe FROM unnest($5::text[], $6::text[]) "
+		"WITH ORDINALITY AS u(r, pe, n)";
+	struct arr a[5];
+	struct params pa = {0};
+	int rc = 0;
+
+	if (!inc->labels.n && !inc->ntypes && !inc->nroles)
+		return 0;
+	for (int i = 0; i < 5; i++)
+		arr_start(&a[i]);
+	for (size_t i = 0; i < inc->labels.n; i++) {
+		arr_add(&a[0], inc->labels.v[i].key);
+		arr_add(&a[1], inc->labels.v[i].value);
+	}
+	for (size_t i = 0; i < inc->ntypes; i++)
+		arr_add(&a[2], inc->types[i]);
+	for (size_t i = 0; i < inc->nroles; i++) {
+		arr_add(&a[3], inc->roles[i].role);
+		arr_add(&a[4], inc->roles[i].person);
+	}
+	for (int i = 0; i < 5 && !rc; i++)
+		rc = arr_end(&a[i], err);
+	if (!rc) {
+		p_text(&pa, inc->id);
+		for (int i = 0; i < 5; i++)
+			p_text(&pa, kx_buf_str(&a[i].b));
+		rc = run_cmd(t, sql, &pa, err);
+	}
+	for (int i = 0; i < 5; i++)
+		kx_buf_release(&a[i].b);
+	return rc;
+}
+
+static int pg_incident_insert(void *p, const struct kx_incident *inc, struct kx_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO incidents (title, summary, severity, status, root_cause, resolution, "
+		"impact_users, impact_accounts, impact_actions, impact_revenue, impact_description, "
+		"started_at, detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, "
+		"created_by, updated_at, version, id, day, seq) "
+		"VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,"
+		"$21,$22,$23)";
+	struct tx *t = p;
+	struct params pa = {0};
+	char day[9];
+	int rc;
+
+	memcpy(day, inc->id + 4, 8);
+	day[8] = '\0';
+	p_incident(&pa, inc);
+	p_text(&pa, inc->id);
+	p_text(&pa, day);
+	p_int(&pa, strtoll(inc->id + 13, NULL, 10));
+	if ((rc = run_cmd(t, sql, &pa, err)))
+		return rc;
+	return insert_children(t, inc, err);
+}
+
+static int pg_incident_update(void *p, const struct kx_incident *inc, int64_t expected,
+			      struct kx_err *err)
+{
+	static const char sql[] =
+		"UPDATE incidents SET title=$1, summary=$2, severity=$3, status=$4, root_cause=$5, "
+		"resolution=$6, impact_users=$7, impact_accounts=$8, impact_actions=$9, "
+		"impact_revenue=$10, impact_description=$11, started_at=$12, detected_at=$13, "
+		"declared_at=$14, acknowledged_at=$15, mitigated_at=$16, resolved_at=$17, "
+		"created_by=$18, updated_at=$19, version=$20 WHERE id=$21 AND version=$22";
+	static const char del[] =
+		"WITH l AS (DELETE FROM incident_labels WHERE incident_id = $1), "
+		"ty AS (DELETE FROM incident_types WHERE incident_id = $1) "
+		"DELETE FROM incident_roles WHERE incident_id = $1";
+	struct tx *t = p;
+	struct params pa = {0}, pd = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_incident(&pa, inc);
+	p_text(&pa, inc->id);
+	p_int(&pa, expected);
+	if ((rc = run_count(t, sql, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ECONFLICT,
+				  "incident '%s' was changed by someone else (expected version %lld)",
+				  inc->id, (long long)expected);
+	p_text(&pd, inc->id);
+	if ((rc = run_cmd(t, del, &pd, err)))
+		return rc;
+	return insert_children(t, inc, err);
+}
+
+#define INC_COLS                                                                               \
+	"id, title, summary, severity, status, root_cause, resolution, impact_users, "        \
+	"impact_accounts, impact_actions, impact_revenue, impact_description, started_at, "   \
+	"detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, created_by, "  \
+	"updated_at, version"
+
+/* Reads row `row` of an INC_COLS result into inc (initialised here). */
+static int read_incident(const PGresult *r, int row, struct kx_incident *inc, struct kx_err *err)
+{
+	kx_incident_init(inc);
+	snprintf(inc->id, sizeof(inc->id), "%s", PQgetvalue(r, row, 0));
+	inc->title = col_text(r, row, 1);
+	inc->summary = col_text(r, row, 2);
+	inc->severity = col_text(r, row, 3);
+	kx_status_parse(PQgetvalue(r, row, 4), &inc->status, NULL);
+	inc->root_cause = col_text(r, row, 5);
+	inc->resolution = col_text(r, row, 6);
+	inc->impact.users = col_count(r, row, 7);
+	inc->impact.accounts = col_count(r, row, 8);
+	inc->impact.actions = col_count(r, row, 9);
+	inc->impact.revenue = col_text(r, row, 10);
+	inc->impact.description = col_text(r, row, 11);
+	inc->started_at = col_time(r, row, 12);
+	inc->detected_at = col_time(r, row, 13);
+	inc->declared_at = col_time(r, row, 14);
+	inc->acknowledged_at = col_time(r, row, 15);
+	inc->mitigated_at = col_time(r, row, 16);
+	inc->resolved_at = col_time(r, row, 17);
+	inc->created_by = col_text(r, row, 18);
+	inc->updated_at = col_time(r, row, 19);
+	inc->version = col_int(r, row, 20);
+	if (!inc->title || !inc->severity || !inc->created_by ||
+	    (!PQgetisnull(r, row, 2) && !inc->summary) ||
+	    (!PQgetisnull(r, row, 5) && !inc->root_cause) ||
+	    (!PQgetisnull(r, row, 6) && !inc->resolution) ||
+	    (!PQgetisnull(r, row, 10) && !inc->impact.revenue) ||
+	    (!PQgetisnull(r, row, 11) && !inc->impact.description)) {
+		kx_incident_release(inc);
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Loads labels, types and roles of incs[0..n) in one statement. */
+static int load_children(struct tx *t, struct kx_incident *incs, size_t n, struct kx_err *err)
+{
+	static const char sql[] =
+		"SELECT incident_id, 0 AS k, key AS a, value AS b, 0::bigint AS pos "
+		"FROM incident_labels WHERE incident_id = ANY($1::text[]) "
+		"UNION ALL SELECT incident_id, 1, type, NULL, position "
+		"FROM incident_types WHERE incident_id = ANY($1::text[]) "
+		"UNION ALL SELECT incident_id, 2, role, person, position "
+		"FROM incident_roles WHERE incident_id = ANY($1::text[]) "
+		"ORDER BY k, pos";
+	struct params pa = {0};
+	struct ref *refs = NULL;
+	struct arr ids;
+	PGresult *res = NULL;
+	int rc;
+
+	if (!n)
+		return 0;
+	arr_start(&ids);
+	for (size_t i = 0; i < n; i++)
+		arr_add(&ids, incs[i].id);
+	if ((rc = arr_end(&ids, err)))
+		goto out;
+	if (!(refs = malloc(n * sizeof(*refs)))) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (struct ref){incs[i].id, i};
+	qsort(refs, n, sizeof(*refs), ref_cmp);
+	p_text(&pa, kx_buf_str(&ids.b));
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		goto out;
+	for (int row = 0; row < PQntuples(res); row++) {
+		long at = find_ref(refs, n, PQgetvalue(res, row, 0));
+		struct kx_incident *inc;
+		const char *a = PQgetvalue(res, row, 2), *b = PQgetvalue(res, row, 3);
+		int bad = 0;
+		if (at < 0)
+			continue;
+		inc = &incs[at];
+		switch (PQgetvalue(res, row, 1)[0]) {
+		case '0':
+			/* Stored labels were validated on the way in; load as is. */
+			bad = kx_labels_set(&inc->labels, a, b, NULL);
+			break;
+		case '1':
+			bad = kx_incident_add_type(inc, a);
+			break;
+		default:
+			bad = kx_incident_add_role(inc, a, b);
+			break;
+		}
+		if (bad) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+out:
+	PQclear(res);
+	free(refs);
+	kx_buf_release(&ids.b);
+	return rc;
+}
+
+static int pg_incident_get(void *p, const char *id, struct kx_incident *inc, struct kx_err *err)
+{
+	/* In a write transaction the row stays locked until commit: a change
+	 * reads, decides and writes without anyone else changing it between. */
+	static const char sql_lock[] = "SELECT " INC_COLS " FROM incidents WHERE id = $1 FOR UPDATE";
+	static const char sql[] = "SELECT " INC_COLS " FROM incidents WHERE id = $1";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, id);
+	if ((rc = run(t, t->write ? sql_lock : sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return kx_err_set(err, KX_ENOTFOUND, "incident '%.64s' not found", id);
+	}
+	rc = read_incident(res, 0, inc, err);
+	PQclear(res);
+	if (rc)
+		return rc;
+	if ((rc = load_children(t, inc, 1, err))) {
+		kx_incident_release(inc);
+		return rc;
+	}
+	return 0;
+}
+
+static int pg_incident_list(void *p, const struct kx_incident_filter *f,
+			    struct kx_incident_list *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct kx_buf sql;
+	const char **vals = NULL;
+	char limit[24], since[24];
+	PGresult *res = NULL;
+	int rc = 0, np = 0, nrows;
+
+	out->v = NULL;
+	out->n = 0;
+	if (t->failed)
+		return kx_err_set(err, KX_ESTORE,
+				  "database error: the transaction failed and can only be rolled back");
+	/* Labels make the parameter count open-ended: values go in vals. */
+	if (!(vals = calloc(4 + 2 * f->labels.n, sizeof(*vals))))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	kx_buf_init(&sql, 64 * 1024);
+	kx_buf_adds(&sql, "SELECT " INC_COLS " FROM incidents i WHERE true");
+	if (f->status) {
+		vals[np++] = f->status;
+		kx_buf_addf(&sql, " AND status = $%d", np);
+	}
+	if (f->severity) {
+		vals[np++] = f->severity;
+		kx_buf_addf(&sql, " AND severity = $%d", np);
+	}
+	if (f->open_only)
+		kx_buf_adds(&sql, " AND status <> 'resolved'");
+	if (f->declared_since != KX_TIME_UNSET) {
+		snprintf(since, sizeof(since), "%lld", (long long)f->declared_since);
+		vals[np++] = since;
+		kx_buf_addf(&sql, " AND declared_at >= $%d", np);
+	}
+	for (size_t i = 0; i < f->labels.n; i++) {
+		vals[np++] = f->labels.v[i].key;
+		vals[np++] = f->labels.v[i].value;
+		kx_buf_addf(&sql,
+			    " AND EXISTS (SELECT 1 FROM incident_labels l WHERE "
+			    "l.incident_id = i.id AND l.key = $%d AND l.value = $%d)",
+			    np - 1, np);
+	}
+	snprintf(limit, sizeof(limit), "%d", f->limit > 0 ? f->limit : 100);
+	vals[np++] = limit;
+	/* COLLATE "C": ids compare bytewise, as in SQLite. */
+	if (kx_buf_addf(&sql, " ORDER BY declared_at DESC, id COLLATE \"C\" DESC LIMIT $%d", np)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	res = PQexecParams(t->c->pg, kx_buf_str(&sql), np, NULL, vals, NULL, NULL, 0);
+	if ((rc = check(t->c, res, PGRES_TUPLES_OK, err))) {
+		res = NULL;
+		t->failed = true;
+		goto out;
+	}
+	nrows = PQntuples(res);
+	if (nrows && !(out->v = calloc((size_t)nrows, sizeof(*out->v)))) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int row = 0; row < nrows; row++) {
+		if ((rc = read_incident(res, row, &out->v[row], err)))
+			goto fail;
+		out->n++;
+	}
+	if ((rc = load_children(t, out->v, out->n, err)))
+		goto fail;
+	goto out;
+fail:
+	kx_incident_list_release(out);
+out:
+	PQclear(res);
+	free(vals);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+/* ---- timeline ---- */
+
+static int pg_timeline_add(void *p, const char *incident, struct kx_timeline_entry *e,
+			   struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO timeline (incident_id, at, author, kind, text) "
+				  "VALUES ($1, $2, $3, $4, $5) RETURNING id";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, incident);
+	p_int(&pa, e->at);
+	p_text(&pa, e->author);
+	p_text(&pa, e->kind);
+	p_text(&pa, e->text);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	e->id = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static int pg_timeline_list(void *p, const char *incident, struct kx_timeline *out,
+			    struct kx_err *err)
+{
+	static const char sql[] = "SELECT id, at, author, kind, text FROM timeline "
+				  "WHERE incident_id = $1 ORDER BY at, id";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc, n;
+
+	out->v = NULL;
+	out->n = 0;
+	p_text(&pa, incident);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	n = PQntuples(res);
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v))))
+		goto nomem;
+	for (int row = 0; row < n; row++) {
+		struct kx_timeline_entry *e = &out->v[out->n++];
+		e->id = col_int(res, row, 0);
+		e->at = col_int(res, row, 1);
+		e->author = col_text(res, row, 2);
+		e->kind = col_text(res, row, 3);
+		e->text = col_text(res, row, 4);
+		if (!e->author || !e->kind || !e->text)
+			goto nomem;
+	}
+	PQclear(res);
+	return 0;
+nomem:
+	PQclear(res);
+	kx_timeline_release(out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+/* ---- action items ---- */
+
+#define ITEM_COLS "number, title, kind, owner, due, status, created_at, done_at"
+
+static void read_item(const PGresult *r, int row, struct kx_action_item *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->number = col_int(r, row, 0);
+	a->title = col_text(r, row, 1);
+	kx_item_kind_parse(PQgetvalue(r, row, 2), &a->kind, NULL);
+	a->owner = col_text(r, row, 3);
+	snprintf(a->due, sizeof(a->due), "%s", PQgetvalue(r, row, 4)); /* "" when NULL */
+	a->done = strcmp(PQgetvalue(r, row, 5), "done") == 0;
+	a->created_at = col_int(r, row, 6);
+	a->done_at = col_time(r, row, 7);
+}
+
+static bool item_ok(const PGresult *r, int row, const struct kx_action_item *a)
+{
+	return a->title && (a->owner || PQgetisnull(r, row, 3));
+}
+
+static int pg_action_item_add(void *p, const char *incident, struct kx_action_item *a,
+			      struct kx_err *err)
+{
+	/* The incident's row lock makes max(number) + 1 safe against another
+	 * daemon adding an item at the same moment: the INSERT, a statement
+	 * after the lock was taken, sees every item committed before. */
+	static const char lock[] = "SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE";
+	static const char sql[] =
+		"INSERT INTO action_items (incident_id, number, title, kind, owner, due, status, "
+		"created_at, done_at) VALUES ($1, (SELECT coalesce(max(number), 0) + 1 "
+		"FROM action_items WHERE incident_id = $1), $2, $3, $4, $5, $6, $7, $8) "
+		"RETURNING number";
+	struct tx *t = p;
+	struct params pl = {0}, pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pl, incident);
+	if ((rc = run(t, lock, &pl, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	PQclear(res);
+	p_text(&pa, incident);
+	p_text(&pa, a->title);
+	p_text(&pa, kx_item_kind_name(a->kind));
+	p_text(&pa, a->owner);
+	p_text(&pa, a->due[0] ? a->due : NULL);
+	p_text(&pa, a->done ? "done" : "open");
+	p_int(&pa, a->created_at);
+	p_time(&pa, a->done_at);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	a->number = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static int pg_action_item_get(void *p, const char *incident, int64_t number,
+			      struct kx_action_item *out, struct kx_err *err)
+{
+	static const char sql[] =
+		"SELECT " ITEM_COLS " FROM action_items WHERE incident_id = $1 AND number = $2";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, incident);
+	p_int(&pa, number);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return kx_err_set(err, KX_ENOTFOUND, "action item %lld of '%s' not found",
+				  (long long)number, incident);
+	}
+	read_item(res, 0, out);
+	if (!item_ok(res, 0, out)) {
+		PQclear(res);
+		kx_action_item_release(out);
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int pg_action_item_update(void *p, const char *incident, const struct kx_action_item *a,
+				 struct kx_err *err)
+{
+	static const char sql[] = "UPDATE action_items SET title=$1, kind=$2, owner=$3, due=$4, "
+				  "status=$5, done_at=$6 WHERE incident_id=$7 AND number=$8";
+	struct tx *t = p;
+	struct params pa = {0};
+
+	p_text(&pa, a->title);
+	p_text(&pa, kx_item_kind_name(a->kind));
+	p_text(&pa, a->owner);
+	p_text(&pa, a->due[0] ? a->due : NULL);
+	p_text(&pa, a->done ? "done" : "open");
+	p_time(&pa, a->done_at);
+	p_text(&pa, incident);
+	p_int(&pa, a->number);
+	return run_cmd(t, sql, &pa, err);
+}
+
+static int pg_action_item_list(void *p, const char *incident, struct kx_action_items *out,
+			       struct kx_err *err)
+{
+	static const char sql[] =
+		"SELECT " ITEM_COLS " FROM action_items WHERE incident_id = $1 ORDER BY number";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc, n;
+
+	out->v = NULL;
+	out->n = 0;
+	p_text(&pa, incident);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	n = PQntuples(res);
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v))))
+		goto nomem;
+	for (int row = 0; row < n; row++) {
+		read_item(res, row, &out->v[out->n++]);
+		if (!item_ok(res, row, &out->v[row]))
+			goto nomem;
+	}
+	PQclear(res);
+	return 0;
+nomem:
+	PQclear(res);
+	kx_action_items_release(out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+/* ---- tokens ---- */
+
+static int pg_token_count(void *p, int64_t *n, struct kx_err *err)
+{
+	/* Counting in a write transaction is the bootstrap's "is there any
+	 * token yet?": the lock (which plain reads pass) makes two daemons
+	 * starting together create one admin token, not two, as SQLite's
+	 * single writer does. */
+	static const char lock[] = "LOCK TABLE tokens IN EXCLUSIVE MODE";
+	static const char sql[] = "SELECT count(*) FROM tokens";
+	struct tx *t = p;
+	PGresult *res;
+	int rc;
+
+	if (t->write && (rc = run_cmd(t, lock, NULL, err)))
+		return rc;
+	if ((rc = run(t, sql, NULL, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	*n = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/* bytea as a text parameter: "\x" and lowercase hex. */
+static void hash_param(const uint8_t hash[KX_HASH_LEN], char out[2 * KX_HASH_LEN + 3])
+{
+	out[0] = '\\';
+	out[1] = 'x';
+	kx_hex(hash, KX_HASH_LEN, out + 2);
+}
+
+static int pg_token_insert(void *p, const struct kx_token *tok, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO tokens (id, hash, name, role, created_by, "
+				  "created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+	static const char sql_labels[] =
+		"INSERT INTO token_labels (token_id, key, value) "
+		"SELECT $1::text, k, v FROM unnest($2::text[], $3::text[]) AS u(k, v)";
+	struct tx *t = p;
+	struct params pa = {0}, pl = {0};
+	char hex[2 * KX_HASH_LEN + 3];
+	struct arr keys, values;
+	int rc;
+
+	hash_param(tok->hash, hex);
+	p_text(&pa, tok->id);
+	p_text(&pa, hex);
+	p_text(&pa, tok->name);
+	p_text(&pa, kx_access_name(tok->role));
+	p_text(&pa, tok->created_by);
+	p_int(&pa, tok->created_at);
+	p_time(&pa, tok->revoked_at);
+	if ((rc = run_cmd(t, sql, &pa, err)) || !tok->scope.n)
+		return rc;
+	arr_start(&keys);
+	arr_start(&values);
+	for (size_t i = 0; i < tok->scope.n; i++) {
+		arr_add(&keys, tok->scope.v[i].key);
+		arr_add(&values, tok->scope.v[i].value);
+	}
+	if (!(rc = arr_end(&keys, err)) && !(rc = arr_end(&values, err))) {
+		p_text(&pl, tok->id);
+		p_text(&pl, kx_buf_str(&keys.b));
+		p_text(&pl, kx_buf_str(&values.b));
+		rc = run_cmd(t, sql_labels, &pl, err);
+	}
+	kx_buf_release(&keys.b);
+	kx_buf_release(&values.b);
+	return rc;
+}
+
+#define TOKEN_COLS "id, hash, name, role, created_by, created_at, revoked_at"
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int read_token(const PGresult *r, int row, struct kx_token *tok, struct kx_err *err)
+{
+	const char *h = PQgetvalue(r, row, 1);
+	kx_token_init(tok);
+	snprintf(tok->id, sizeof(tok->id), "%s", PQgetvalue(r, row, 0));
+	/* bytea comes back as "\x" and hex (bytea_output = hex, the default
+	 * since PostgreSQL 9.0). */
+	if (h[0] == '\\' && h[1] == 'x' && strlen(h + 2) == 2 * KX_HASH_LEN) {
+		for (size_t i = 0; i < KX_HASH_LEN; i++) {
+			int hi = unhex(h[2 + 2 * i]), lo = unhex(h[3 + 2 * i]);
+			if (hi < 0 || lo < 0)
+				break;
+			tok->hash[i] = (uint8_t)(hi << 4 | lo);
+		}
+	}
+	tok->name = col_text(r, row, 2);
+	kx_access_parse(PQgetvalue(r, row, 3), &tok->role, NULL);
+	tok->created_by = col_text(r, row, 4);
+	tok->created_at = col_int(r, row, 5);
+	tok->revoked_at = col_time(r, row, 6);
+	if (!tok->name || (!tok->created_by && !PQgetisnull(r, row, 4)))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Loads the scopes of toks[0..n) (one statement: for one token, or all). */
+static int load_scopes(struct tx *t, struct kx_token *toks, size_t n, struct kx_err *err)
+{
+	static const char sql_one[] = "SELECT token_id, key, value FROM token_labels "
+				      "WHERE token_id = $1";
+	static const char sql_all[] = "SELECT token_id, key, value FROM token_labels";
+	struct params pa = {0};
+	struct ref *refs;
+	PGresult *res;
+	int rc;
+
+	if (!n)
+		return 0;
+	if (!(refs = malloc(n * sizeof(*refs))))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (struct ref){toks[i].id, i};
+	qsort(refs, n, sizeof(*refs), ref_cmp);
+	if (n == 1)
+		p_text(&pa, toks[0].id);
+	if ((rc = run(t, n == 1 ? sql_one : sql_all, &pa, PGRES_TUPLES_OK, &res, err))) {
+		free(refs);
+		return rc;
+	}
+	for (int row = 0; row < PQntuples(res) && !rc; row++) {
+		long at = find_ref(refs, n, PQgetvalue(res, row, 0));
+		if (at >= 0 && kx_labels_set(&toks[at].scope, PQgetvalue(res, row, 1),
+					     PQgetvalue(res, row, 2), NULL))
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	PQclear(res);
+	free(refs);
+	return rc;
+}
+
+static int token_one(struct tx *t, const char *sql, const char *param, struct kx_token *out,
+		     const char *what, struct kx_err *err)
+{
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, param);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return kx_err_set(err, KX_ENOTFOUND, "token %s not found", what);
+	}
+	rc = read_token(res, 0, out, err);
+	PQclear(res);
+	if (!rc)
+		rc = load_scopes(t, out, 1, err);
+	if (rc)
+		kx_token_release(out);
+	return rc;
+}
+
+static int pg_token_by_hash(void *p, const uint8_t hash[KX_HASH_LEN], struct kx_token *out,
+			    struct kx_err *err)
+{
+	static const char sql[] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = $1";
+	char hex[2 * KX_HASH_LEN + 3];
+	hash_param(hash, hex);
+	return token_one(p, sql, hex, out, "", err);
+}
+
+static int pg_token_get(void *p, const char *id, struct kx_token *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " TOKEN_COLS " FROM tokens WHERE id = $1";
+	return token_one(p, sql, id, out, id, err);
+}
+
+static int pg_token_list(void *p, struct kx_tokens *out, struct kx_err *err)
+{
+	static const char sql[] =
+		"SELECT " TOKEN_COLS " FROM tokens ORDER BY created_at, id COLLATE \"C\"";
+	struct tx *t = p;
+	PGresult *res;
+	int rc, n;
+
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = run(t, sql, NULL, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	n = PQntuples(res);
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (int row = 0; row < n; row++) {
+		out->n++;
+		if ((rc = read_token(res, row, &out->v[row], err)))
+			goto fail;
+	}
+	PQclear(res);
+	if ((rc = load_scopes(t, out->v, out->n, err)))
+		kx_tokens_release(out);
+	return rc;
+fail:
+	PQclear(res);
+	kx_tokens_release(out);
+	return rc;
+}
+
+static int pg_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err)
+{
+	static const char sql[] =
+		"UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+	struct tx *t = p;
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_int(&pa, at);
+	p_text(&pa, id);
+	if ((rc = run_count(t, sql, &pa, &n, err)))
+		return rc;
+	if (n == 1)
+		return 0;
+	/* store.h: KX_ENOTFOUND for a missing row (the SQLite backend says
+	 * "already revoked" for both). */
+	{
+		static const char exists[] = "SELECT 1 FROM tokens WHERE id = $1";
+		struct params pe = {0};
+		PGresult *res;
+		bool found;
+		p_text(&pe, id);
+		if ((rc = run(t, exists, &pe, PGRES_TUPLES_OK, &res, err)))
+			return rc;
+		found = PQntuples(res) > 0;
+		PQclear(res);
+		if (!found)
+			return kx_err_set(err, KX_ENOTFOUND, "token '%.64s' not found", id);
+	}
+	return kx_err_set(err, KX_ECONFLICT, "token '%s' is already revoked", id);
+}
+
+/* ---- jobs ---- */
+
+static int pg_job_enqueue(void *p, const char *kind, const char *payload, kx_ms run_at,
+			  int64_t *id, struct kx_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO jobs (kind, payload, run_at) VALUES ($1, $2, $3) RETURNING id";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, kind);
+	p_text(&pa, payload);
+	p_int(&pa, run_at);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (id)
+		*id = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/* Runs fn in a write transaction of its own. */
+static int in_write_tx(struct be *be, int (*fn)(struct tx *, void *, struct kx_err *), void *arg,
+		       struct kx_err *err)
+{
+	void *t;
+	int rc = pg_begin(be, true, &t, err);
+	if (rc)
+		return rc;
+	if ((rc = fn(t, arg, err))) {
+		pg_rollback(t);
+		return rc;
+	}
+	return pg_commit(t, err);
+}
+
+struct claim_args {
+	const char *worker;
+	kx_ms now, lease;
+	int max;
+	struct kx_jobs *out;
+};
+
+static int claim_fn(struct tx *t, void *arg, struct kx_err *err)
+{
+	/* SKIP LOCKED: claimers in other daemons pass over the rows this one
+	 * is taking instead of waiting for them; ARRAY() runs the LIMITed
+	 * subquery exactly once. */
+	static const char sql[] =
+		"WITH c AS (UPDATE jobs SET leased_by = $1, lease_until = $2, "
+		"attempts = attempts + 1 WHERE id = ANY(ARRAY("
+		"SELECT id FROM jobs WHERE run_at <= $3 AND (lease_until IS NULL OR "
+		"lease_until <= $3) ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)) "
+		"RETURNING id, kind, payload, attempts, run_at, lease_until) "
+		"SELECT * FROM c ORDER BY run_at, id";
+	struct claim_args *a = arg;
+	struct params pa = {0};
+	PGresult *res;
+	int rc, n;
+
+	p_text(&pa, a->worker);
+	p_int(&pa, a->now + a->lease);
+	p_int(&pa, a->now);
+	p_int(&pa, a->max);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	n = PQntuples(res);
+	if (n && !(a->out->v = calloc((size_t)n, sizeof(*a->out->v))))
+		goto nomem;
+	for (int row = 0; row < n; row++) {
+		struct kx_job *j = &a->out->v[a->out->n++];
+		j->id = col_int(res, row, 0);
+		j->kind = col_text(res, row, 1);
+		j->payload = col_text(res, row, 2);
+		j->attempts = (int)col_int(res, row, 3);
+		j->run_at = col_int(res, row, 4);
+		j->lease_until = col_int(res, row, 5);
+		if (!j->kind || !j->payload)
+			goto nomem;
+	}
+	PQclear(res);
+	return 0;
+nomem:
+	PQclear(res);
+	kx_jobs_release(a->out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+static int pg_job_claim(void *be, const char *worker, kx_ms now, kx_ms lease, int max,
+			struct kx_jobs *out, struct kx_err *err)
+{
+	struct claim_args a = {worker, now, lease, max, out};
+	int rc;
+	out->v = NULL;
+	out->n = 0;
+	/* Jobs claimed in a transaction that then failed to commit were not
+	 * claimed. */
+	if ((rc = in_write_tx(be, claim_fn, &a, err)))
+		kx_jobs_release(out);
+	return rc;
+}
+
+struct finish_args {
+	int64_t id;
+	const char *worker;
+	kx_ms retry_at; /* KX_TIME_UNSET: finish */
+};
+
+static int finish_fn(struct tx *t, void *arg, struct kx_err *err)
+{
+	static const char del[] = "DELETE FROM jobs WHERE id = $1 AND leased_by = $2";
+	static const char upd[] = "UPDATE jobs SET run_at = $3, leased_by = NULL, "
+				  "lease_until = NULL WHERE id = $1 AND leased_by = $2";
+	struct finish_args *a = arg;
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_int(&pa, a->id);
+	p_text(&pa, a->worker);
+	if (a->retry_at != KX_TIME_UNSET)
+		p_int(&pa, a->retry_at);
+	if ((rc = run_count(t, a->retry_at == KX_TIME_UNSET ? del : upd, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ECONFLICT, "job %lld is not leased to '%s'",
+				  (long long)a->id, a->worker);
+	return 0;
+}
+
+static int pg_job_finish(void *be, int64_t id, const char *worker, struct kx_err *err)
+{
+	struct finish_args a = {id, worker, KX_TIME_UNSET};
+	return in_write_tx(be, finish_fn, &a, err);
+}
+
+static int pg_job_retry(void *be, int64_t id, const char *worker, kx_ms run_at,
+			struct kx_err *err)
+{
+	struct finish_args a = {id, worker, run_at};
+	return in_write_tx(be, finish_fn, &a, err);
+}
+
+/* ---- singletons ---- */
+
+/* The advisory lock key of a singleton name: 64-bit FNV-1a of
+ * "klaxon:" NAME, stable across daemons and PostgreSQL versions. */
+static int64_t lock_key(const char *name)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (const char *s = "klaxon:"; *s; s++)
+		h = (h ^ (uint8_t)*s) * UINT64_C(1099511628211);
+	for (const char *s = name; *s; s++)
+		h = (h ^ (uint8_t)*s) * UINT64_C(1099511628211);
+	return (int64_t)h;
+}
+
+/* A session advisory lock on the `locks` connection: held until close, or
+ * until that connection is lost (the server restarted), after which the
+ * next try takes it again if no other daemon has meanwhile. Asking again
+ * for a lock already held answers true. */
+static int pg_singleton_try(void *p, const char *name, bool *acquired, struct kx_err *err)
+{
+	struct be *be = p;
+	struct conn *c = &be->locks;
+	char key[24];
+	const char *vals[] = {key};
+	bool fresh;
+	int rc;
+
+	*acquired = false;
+	snprintf(key, sizeof(key), "%lld", (long long)lock_key(name));
+	pthread_mutex_lock(&be->llock);
+	for (int attempt = 0;; attempt++) {
+		PGresult *res;
+		if ((rc = conn_ready(be, c, &fresh, err)))
+			break;
+		res = PQexecParams(c->pg, "SELECT pg_try_advisory_lock($1::bigint)", 1, NULL, vals,
+				   NULL, NULL, 0);
+		rc = check(c, res, PGRES_TUPLES_OK, err);
+		if (rc == KX_EUNAVAIL && c->stale && !fresh && attempt == 0)
+			continue;
+		if (!rc) {
+			*acquired = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+			PQclear(res);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&be->llock);
+	return rc;
+}
+
+/* ---- change feed ---- */
+
+static int pg_notify(void *p, const char *topic, const char *payload, struct kx_err *err)
+{
+	static const char sql[] = "SELECT pg_notify('" CHANNEL "', $1)";
+	struct tx *t = p;
+	struct params pa = {0};
+	struct kx_buf msg;
+	PGresult *res;
+	int rc;
+
+	if (strlen(topic) + strlen(payload) > 200)
+		return kx_err_set(err, KX_EINVAL, "notification too long");
+	kx_buf_init(&msg, 512);
+	if (kx_buf_addf(&msg, "%zu:%s%s", strlen(topic), topic, payload))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	p_text(&pa, kx_buf_str(&msg));
+	rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err);
+	PQclear(res);
+	kx_buf_release(&msg);
+	if (rc)
+		return rc;
+	if (kx_buf_add(&t->notes, topic, strlen(topic) + 1) ||
+	    kx_buf_add(&t->notes, payload, strlen(payload) + 1))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Was pid the server process of one of this store's pool connections?
+ * Their notifications were delivered here at commit already. */
+static bool own_pid(struct be *be, int pid)
+{
+	bool own = false;
+	pthread_mutex_lock(&be->lock);
+	for (int i = 0; i < NCONNS && !own; i++)
+		own = be->conns[i].pid == pid;
+	pthread_mutex_unlock(&be->lock);
+	return own;
+}
+
+static void deliver_note(struct be *be, const PGnotify *n)
+{
+	char *end, topic[256];
+	unsigned long len;
+
+	if (own_pid(be, n->be_pid))
+		return;
+	len = strtoul(n->extra, &end, 10);
+	if (*end != ':' || len >= sizeof(topic) || strlen(end + 1) < len)
+		return; /* not ours */
+	memcpy(topic, end + 1, len);
+	topic[len] = '\0';
+	deliver(be, topic, end + 1 + len);
+}
+
+/* Waits up to ms for the wake pipe; true when the listener must stop. */
+static bool wait_wake(struct be *be, int fd, int ms)
+{
+	struct pollfd pf[2] = {{be->wake[0], POLLIN, 0}, {fd, POLLIN, 0}};
+	int n = poll(pf, fd >= 0 ? 2 : 1, ms);
+	return n > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+static int feed_listen(struct be *be, struct kx_err *err)
+{
+	int rc = conn_connect(be, &be->feed, err);
+	if (!rc && (rc = exec_simple(&be->feed, "LISTEN " CHANNEL, err)))
+		conn_close(be, &be->feed);
+	return rc;
+}
+
+/* The listener thread: delivers notifications from other daemons; after
+ * losing the server it reconnects every FEED_RETRY_MS and then delivers
+ * "*" (changes may have been missed meanwhile). */
+static void *listener(void *arg)
+{
+	struct be *be = arg;
+	struct conn *c = &be->feed;
+	for (;;) {
+		PGnotify *n;
+		if (!c->pg) {
+			if (feed_listen(be, NULL)) {
+				if (wait_wake(be, -1, FEED_RETRY_MS))
+					break;
+				continue;
+			}
+			deliver(be, "*", "");
+		}
+		if (wait_wake(be, PQsocket(c->pg), -1))
+			break;
+		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) {
+			conn_close(be, c);
+			continue;
+		}
+		while ((n = PQnotifies(c->pg))) {
+			deliver_note(be, n);
+			PQfreemem(n);
+		}
+	}
+	conn_close(be, c);
+	return NULL;
+}
+
+static int pg_subscribe(void *p, kx_change_fn fn, void *arg, struct kx_err *err)
+{
+	struct be *be = p;
+	int rc = 0;
+
+	pthread_mutex_lock(&be->slock);
+	if (be->nsubs == MAX_SUBSCRIBERS) {
+		rc = kx_err_set(err, KX_ENOMEM, "too many change subscribers");
+		goto out;
+	}
+	if (!be->listening) {
+		/* LISTEN before returning: nothing committed after subscribe
+		 * returns can be missed. */
+		if (pipe(be->wake)) {
+			be->wake[0] = be->wake[1] = -1;
+			rc = kx_err_set(err, KX_EIO, "cannot create a pipe for the change feed");
+			goto out;
+		}
+		fcntl(be->wake[0], F_SETFD, FD_CLOEXEC);
+		fcntl(be->wake[1], F_SETFD, FD_CLOEXEC);
+		if ((rc = feed_listen(be, err)))
+			goto out;
+		if (pthread_create(&be->listener, NULL, listener, be)) {
+			conn_close(be, &be->feed);
+			rc = kx_err_set(err, KX_EIO, "cannot start the change feed thread");
+			goto out;
+		}
+		be->listening = true;
+	}
+	be->subs[be->nsubs].fn = fn;
+	be->subs[be->nsubs].arg = arg;
+	be->nsubs++;
+out:
+	pthread_mutex_unlock(&be->slock);
+	return rc;
+}
+
+static void feed_stop(struct be *be)
+{
+	if (be->listening) {
+		ssize_t n = write(be->wake[1], "x", 1);
+		(void)n;
+		pthread_join(be->listener, NULL);
+		be->listening = false;
+	}
+	for (int i = 0; i < 2; i++)
+		if (be->wake[i] >= 0)
+			close(be->wake[i]);
+	be->wake[0] = be->wake[1] = -1;
+}
+
+const struct kx_store_backend kx_store_postgres = {
+	.name = "postgres",
+	.accepts = pg_accepts,
+	.open = pg_open,
+	.close = pg_close,
+	.ping = pg_ping,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.incident_next_seq = pg_incident_next_seq,
+	.incident_insert = pg_incident_insert,
+	.incident_get = pg_incident_get,
+	.incident_update = pg_incident_update,
+	.incident_list = pg_incident_list,
+	.timeline_add = pg_timeline_add,
+	.timeline_list = pg_timeline_list,
+	.action_item_add = pg_action_item_add,
+	.action_item_get = pg_action_item_get,
+	.action_item_update = pg_action_item_update,
+	.action_item_list = pg_action_item_list,
+	.token_count = pg_token_count,
+	.token_insert = pg_token_insert,
+	.token_by_hash = pg_token_by_hash,
+	.token_get = pg_token_get,
+	.token_list = pg_token_list,
+	.token_revoke = pg_token_revoke,
+	.job_enqueue = pg_job_enqueue,
+	.job_claim = pg_job_claim,
+	.job_finish = pg_job_finish,
+	.job_retry = pg_job_retry,
+	.singleton_try = pg_singleton_try,
+	.notify = pg_notify,
+	.subscribe = pg_subscribe,
+};
