@@ -37,7 +37,7 @@ def rss_kib(pid):
 
 
 class Daemon:
-    def __init__(self, klaxond, data_dir, extra=()):
+    def __init__(self, klaxond, data_dir, extra=(), token=None):
         self.port = free_port()
         self.data_dir = data_dir
         t0 = time.perf_counter()
@@ -55,8 +55,11 @@ class Daemon:
                     raise RuntimeError("klaxond did not start")
                 time.sleep(0.0005)
         self.startup_ms = (time.perf_counter() - t0) * 1000
-        with open(os.path.join(data_dir, "admin.token")) as f:
-            self.token = f.read().strip()
+        if token:
+            self.token = token
+        else:
+            with open(os.path.join(data_dir, "admin.token")) as f:
+                self.token = f.read().strip()
 
     def url(self):
         return f"http://127.0.0.1:{self.port}"
@@ -91,78 +94,160 @@ def med(values):
     return statistics.median(values)
 
 
+def wrk_many(daemons, script, conns, duration, env=None):
+    """One wrk per daemon, run together; the rates add up, latency is the
+    worst daemon's."""
+    import threading
+    results = [None] * len(daemons)
+
+    def one(i):
+        results[i] = wrk(daemons[i], script, max(1, conns // len(daemons)), duration, env)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(daemons))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"rps": sum(r["rps"] for r in results),
+            "p50_us": max(r["p50_us"] for r in results),
+            "p99_us": max(r["p99_us"] for r in results),
+            "errors": sum(r["errors"] for r in results)}
+
+
+class PgServer:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kxbench-pg-")
+        script = os.path.join(HERE, "..", "scripts", "pg-test-server")
+        r = subprocess.run([script, "start", self.dir], capture_output=True, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("cannot start PostgreSQL: " + r.stderr)
+        self.script = script
+        self.url = r.stdout.strip().splitlines()[-1]
+
+    def new_db(self):
+        import uuid
+        name = "kxb_" + uuid.uuid4().hex[:12]
+        subprocess.run(["psql", self.url, "-q", "-c", "CREATE DATABASE " + name], check=True,
+                       capture_output=True, timeout=60)
+        head = self.url.rsplit("/", 1)[0]
+        return head + "/" + name
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], capture_output=True, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def load_rows(add, daemons, duration):
+    """Declare and update load against daemons (a list sharing one store)."""
+    r = wrk_many(daemons, "declare.lua", len(daemons), max(3, duration // 2))
+    for k in ("rps", "p50_us", "p99_us", "errors"):
+        add("declare_c1_" + k, r[k])
+    r = wrk_many(daemons, "declare.lua", 16, duration)
+    for k in ("rps", "p50_us", "p99_us", "errors"):
+        add("declare_c16_" + k, r[k])
+    ids = [daemons[0].post("/v1/incidents", {"title": f"update target {i}", "severity": "P2"})["id"]
+           for i in range(100)]
+    env = {"KX_BENCH_IDS": ",".join(ids)}
+    r = wrk_many(daemons, "update.lua", len(daemons), max(3, duration // 2), env)
+    for k in ("rps", "p50_us", "p99_us", "errors"):
+        add("update_c1_" + k, r[k])
+    r = wrk_many(daemons, "update.lua", 16, duration, env)
+    for k in ("rps", "p50_us", "p99_us", "errors"):
+        add("update_c16_" + k, r[k])
+
+
+def load_table(title, rows, ndaemons):
+    m = {k: med(v) for k, v in rows.items()}
+    lines = [f"**{title}**", "", "| load | median | runs (req/s; p99 ms) |", "|---|---|---|"]
+    for kind, label in (("declare", "declare (POST /v1/incidents)"),
+                        ("update", "update (note / impact on 100 incidents)")):
+        for c in (1, 16):
+            k = f"{kind}_c{c}"
+            conns = max(c, ndaemons) if c == 1 else c
+            lines.append(
+                f"| {label}, {conns} connection{'s' if conns > 1 else ''} | "
+                f"{m[k + '_rps']:.0f} req/s, p50 {m[k + '_p50_us'] / 1000:.2f} ms, "
+                f"p99 {m[k + '_p99_us'] / 1000:.2f} ms, errors {m[k + '_errors']:.0f} | "
+                f"{', '.join(f'{v:.0f}' for v in rows[k + '_rps'])}; "
+                f"{', '.join(f'{v / 1000:.2f}' for v in rows[k + '_p99_us'])} |")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--backends", default="sqlite,postgres,postgres-2",
+                    help="comma list of sqlite, postgres, postgres-2 (two daemons)")
     ap.add_argument("--out")
     a = ap.parse_args()
     klaxond = os.path.join(a.build, "klaxond")
     if not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (run scripts/setup)")
+    backends = a.backends.split(",")
 
-    rows = {}
+    start_rows, load = {}, {b: {} for b in backends}
 
-    def add(name, value):
-        rows.setdefault(name, []).append(value)
+    def adder(table):
+        return lambda name, value: table.setdefault(name, []).append(value)
 
-    for run in range(a.runs):
-        tmp = tempfile.mkdtemp(prefix="kxbench-")
-        try:
-            d = Daemon(klaxond, tmp)  # cold: creates the database and the admin token
-            add("startup_cold_ms", d.startup_ms)
-            time.sleep(0.5)
-            add("idle_rss_kib", rss_kib(d.proc.pid))
-            d.stop()
-            d = Daemon(klaxond, tmp)  # warm: existing database
-            add("startup_warm_ms", d.startup_ms)
-            add("idle_rss_warm_kib", rss_kib(d.proc.pid))
+    add_start = adder(start_rows)
+    pg = PgServer() if any(b.startswith("postgres") for b in backends) else None
+    try:
+        for run in range(a.runs):
+            for b in backends:
+                tmp = tempfile.mkdtemp(prefix="kxbench-")
+                tmp2 = tempfile.mkdtemp(prefix="kxbench-")
+                daemons = []
+                try:
+                    extra = [] if b == "sqlite" else ["--db", pg.new_db()]
+                    d = Daemon(klaxond, tmp, extra)
+                    if b == "sqlite":
+                        add_start("startup_cold_ms", d.startup_ms)
+                        time.sleep(0.5)
+                        add_start("idle_rss_kib", rss_kib(d.proc.pid))
+                        d.stop()
+                        d = Daemon(klaxond, tmp, extra)
+                        add_start("startup_warm_ms", d.startup_ms)
+                    daemons.append(d)
+                    if b == "postgres-2":
+                        daemons.append(Daemon(klaxond, tmp2, extra, token=d.token))
+                    load_rows(adder(load[b]), daemons, a.duration)
+                    if b == "sqlite":
+                        add_start("rss_after_load_kib", rss_kib(d.proc.pid))
+                finally:
+                    for d in daemons:
+                        d.stop()
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    shutil.rmtree(tmp2, ignore_errors=True)
+    finally:
+        if pg:
+            pg.stop()
 
-            r = wrk(d, "declare.lua", 1, max(3, a.duration // 2))
-            add("declare_c1_rps", r["rps"]); add("declare_c1_p50_us", r["p50_us"])
-            add("declare_c1_p99_us", r["p99_us"]); add("declare_c1_errors", r["errors"])
-            r = wrk(d, "declare.lua", 16, a.duration)
-            add("declare_c16_rps", r["rps"]); add("declare_c16_p50_us", r["p50_us"])
-            add("declare_c16_p99_us", r["p99_us"]); add("declare_c16_errors", r["errors"])
-
-            ids = [d.post("/v1/incidents", {"title": f"update target {i}", "severity": "P2"})["id"]
-                   for i in range(100)]
-            env = {"KX_BENCH_IDS": ",".join(ids)}
-            r = wrk(d, "update.lua", 1, max(3, a.duration // 2), env)
-            add("update_c1_rps", r["rps"]); add("update_c1_p50_us", r["p50_us"])
-            add("update_c1_p99_us", r["p99_us"]); add("update_c1_errors", r["errors"])
-            r = wrk(d, "update.lua", 16, a.duration, env)
-            add("update_c16_rps", r["rps"]); add("update_c16_p50_us", r["p50_us"])
-            add("update_c16_p99_us", r["p99_us"]); add("update_c16_errors", r["errors"])
-            add("rss_after_load_kib", rss_kib(d.proc.pid))
-            d.stop()
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    m = {k: med(v) for k, v in rows.items()}
     lines = [
-        f"Machine: {os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; "
-        f"loopback, wrk -t2 on the same cores; median of {a.runs} runs; SQLite store, synchronous=FULL.",
-        "",
-        "| measure | median | runs |",
-        "|---|---|---|",
-        f"| start-up, empty data dir (exec → port accepts) | {m['startup_cold_ms']:.1f} ms | {', '.join(f'{v:.1f}' for v in rows['startup_cold_ms'])} |",
-        f"| start-up, existing database | {m['startup_warm_ms']:.1f} ms | {', '.join(f'{v:.1f}' for v in rows['startup_warm_ms'])} |",
-        f"| idle RSS after start | {m['idle_rss_kib'] / 1024:.1f} MiB | {', '.join(f'{v / 1024:.1f}' for v in rows['idle_rss_kib'])} |",
-        f"| RSS after the load below | {m['rss_after_load_kib'] / 1024:.1f} MiB | {', '.join(f'{v / 1024:.1f}' for v in rows['rss_after_load_kib'])} |",
-    ]
-    for kind, label in (("declare", "declare (POST /v1/incidents)"),
-                        ("update", "update (note / impact on 100 incidents)")):
-        for c in (1, 16):
-            k = f"{kind}_c{c}"
-            lines.append(
-                f"| {label}, {c} connection{'s' if c > 1 else ''} | {m[k + '_rps']:.0f} req/s, "
-                f"p50 {m[k + '_p50_us'] / 1000:.2f} ms, p99 {m[k + '_p99_us'] / 1000:.2f} ms, "
-                f"errors {m[k + '_errors']:.0f} | "
-                f"{', '.join(f'{v:.0f}' for v in rows[k + '_rps'])} req/s; p99 "
-                f"{', '.join(f'{v / 1000:.2f}' for v in rows[k + '_p99_us'])} ms |")
-    text = "\n".join(lines) + "\n"
+        f"Machine: {os.cpu_count()} cores, "
+        f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB; "
+        f"loopback, wrk on the same cores; median of {a.runs} runs; durable commits "
+        f"(SQLite synchronous=FULL, PostgreSQL fsync=on).", ""]
+    if "startup_cold_ms" in start_rows:
+        m = {k: med(v) for k, v in start_rows.items()}
+        lines += [
+            "| measure (SQLite) | median | runs |", "|---|---|---|",
+            f"| start-up, empty data dir (exec → port accepts) | {m['startup_cold_ms']:.1f} ms | "
+            f"{', '.join(f'{v:.1f}' for v in start_rows['startup_cold_ms'])} |",
+            f"| start-up, existing database | {m['startup_warm_ms']:.1f} ms | "
+            f"{', '.join(f'{v:.1f}' for v in start_rows['startup_warm_ms'])} |",
+            f"| idle RSS after start | {m['idle_rss_kib'] / 1024:.1f} MiB | "
+            f"{', '.join(f'{v / 1024:.1f}' for v in start_rows['idle_rss_kib'])} |",
+            f"| RSS after the load below | {m['rss_after_load_kib'] / 1024:.1f} MiB | "
+            f"{', '.join(f'{v / 1024:.1f}' for v in start_rows['rss_after_load_kib'])} |", ""]
+    titles = {"sqlite": "SQLite, one daemon", "postgres": "PostgreSQL, one daemon",
+              "postgres-2": "PostgreSQL, two daemons (load split evenly, rates summed)"}
+    for b in backends:
+        lines += load_table(titles[b], load[b], 2 if b == "postgres-2" else 1) + [""]
+    text = "\n".join(lines)
     print(text)
     if a.out:
         with open(a.out, "w") as f:

@@ -27,7 +27,9 @@ static const char usage[] =
 	"  --listen ADDR:PORT  address to serve on (default 127.0.0.1:8080;\n"
 	"                      [::1]:8080 for IPv6; port 0 picks a free port)\n"
 	"  --data-dir DIR      where the database and admin.token live (default ./var)\n"
-	"  --db URL            the store: sqlite:PATH (default sqlite:DIR/klaxon.db)\n"
+	"  --db URL            the store: sqlite:PATH (default sqlite:DIR/klaxon.db),\n"
+	"                      or postgres://USER:PASS@HOST:PORT/DB (also postgresql://\n"
+	"                      and postgres:KEY=VALUE... libpq keyword strings)\n"
 	"  --config FILE       YAML configuration (see examples/klaxon.yaml); flags\n"
 	"                      given here override the file\n"
 	"  --threads N         HTTP worker threads (default: number of cores)\n"
@@ -143,6 +145,22 @@ static int mkdirs(const char *dir, struct kx_err *err)
 	return 0;
 }
 
+/* The store URL as it may be logged: a password in it is masked. */
+static void redact_url(const char *url, char *out, size_t outlen)
+{
+	const char *scheme = strstr(url, "://"), *at, *colon;
+	snprintf(out, outlen, "%s", url);
+	if (scheme) {
+		at = strchr(scheme + 3, '@');
+		colon = strchr(scheme + 3, ':');
+		if (at && colon && colon < at)
+			snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+	} else if (strstr(url, "password=")) {
+		snprintf(out, outlen, "%.*s(password hidden)", (int)(strstr(url, "password=") - url),
+			 url);
+	}
+}
+
 static int split_listen(const char *listen, char *host, size_t hostlen, unsigned *port,
 			struct kx_err *err)
 {
@@ -218,7 +236,7 @@ int main(int argc, char **argv)
 	struct kx_app app = {0};
 	struct kx_server_opts so;
 	struct persist_arg pa;
-	char host[256], dburl[4200];
+	char host[256], dburl[4200], shown[4200];
 	bool created;
 	sigset_t sigs;
 	int sig, rc = 1;
@@ -304,9 +322,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "klaxond: %s\n", err.msg);
 		goto out;
 	}
+	redact_url(dburl, shown, sizeof(shown));
 	kx_log(KX_LOG_INFO, "listening on http://%s%s%s:%u (store %s, started in %lld ms)",
 	       strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-	       kx_server_port(srv), dburl, (long long)(kx_now_ms() - t0));
+	       kx_server_port(srv), shown, (long long)(kx_now_ms() - t0));
 	if (created)
 		kx_log(KX_LOG_INFO, "created the admin token: %s (mode 0600)", pa.path);
 	fflush(stderr);

@@ -70,7 +70,7 @@ class TwoDaemons(KlaxonTestCase):
         self.assertTrue(all(i.startswith("INC-%s-" % today_ymd()) for i in ids))
         after = set(self.d.list_ids("?limit=1000")) - before
         self.assertEqual(after, set(ids))
-        seqs = sorted(id_seq(i) for i in ids)
+        seqs = sorted(id_seq(i)[1] for i in ids)
         self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 200)), "no gaps, no repeats")
 
     def test_concurrent_changes_are_never_lost(self):

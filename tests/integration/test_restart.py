@@ -3,9 +3,10 @@
 import os
 import stat
 import sys
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KlaxonTestCase, id_seq, main, today_ymd  # noqa: E402
+from harness import BACKEND, KlaxonTestCase, id_seq, main, today_ymd  # noqa: E402
 
 
 class Restart(KlaxonTestCase):
@@ -133,6 +134,7 @@ class Restart(KlaxonTestCase):
         d2.restart()
         self.assertEqual(d2.get(iid)["title"], "in a custom db")
 
+    @unittest.skipUnless(BACKEND == "sqlite", "the default store is SQLite in the data dir")
     def test_default_db_location(self):
         self.d.declare(title="x")
         self.assertTrue(os.path.exists(os.path.join(self.d.data_dir, "klaxon.db")))

@@ -1175,6 +1175,31 @@ static void failed_statement_leaves_only_rollback(void **state)
 	kx_incident_release(&other);
 }
 
+/* Statements are prepared once per connection; a rollback (or a failed
+ * statement) must not lose them for the next transaction on it. */
+static void prepared_statements_outlive_rollbacks(void **state)
+{
+	struct fixture *f = *state;
+	struct kx_incident inc;
+	struct kx_tx *tx;
+	int64_t seq = 0;
+	make_incident(&inc, T0, 1, "P1", KX_STATUS_INVESTIGATING);
+	for (int i = 0; i < 3; i++) {
+		tx = begin(f, true);
+		OK(kx_store_incident_next_seq(tx, "20261125", &seq, &f->err));
+		OK(kx_store_incident_insert(tx, &inc, &f->err));
+		if (i == 1) /* a duplicate: the statement fails, the transaction aborts */
+			assert_int_equal(kx_store_incident_insert(tx, &inc, &f->err), KX_ECONFLICT);
+		kx_store_rollback(tx);
+	}
+	tx = begin(f, true);
+	OK(kx_store_incident_next_seq(tx, "20261125", &seq, &f->err));
+	assert_true(seq == 1);
+	OK(kx_store_incident_insert(tx, &inc, &f->err));
+	commit(f, tx);
+	kx_incident_release(&inc);
+}
+
 /* Values that must survive the trip as they are: quotes, backslashes,
  * braces and commas (lists travel as text[] parameters), SQL. */
 static void awkward_values_round_trip(void **state)
@@ -1705,6 +1730,7 @@ int main(void)
 		TEST(tokens_revoke_missing_is_not_found),
 		TEST(readers_and_writer_together),
 		TEST(failed_statement_leaves_only_rollback),
+		TEST(prepared_statements_outlive_rollbacks),
 		TEST(awkward_values_round_trip),
 		TEST(read_transaction_is_a_snapshot),
 		TEST(next_seq_from_two_daemons),

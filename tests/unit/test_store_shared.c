@@ -295,9 +295,32 @@ static int run(const char *name)
 	return _cmocka_run_group_tests(name, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }
 
+#ifndef KX_SOURCE_DIR
+#define KX_SOURCE_DIR "."
+#endif
+
+/* Runs scripts/pg-test-server VERB DIR; for "start", url gets what it prints. */
+static int pg_server(const char *verb, const char *pgdir, char *out, size_t n)
+{
+	const char *src = getenv("KX_SOURCE_DIR");
+	char cmd[1024], line[1024] = "";
+	FILE *p;
+	snprintf(cmd, sizeof(cmd), "'%s/scripts/pg-test-server' %s '%s' 2>/dev/null",
+		 src && *src ? src : KX_SOURCE_DIR, verb, pgdir);
+	if (!(p = popen(cmd, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), p))
+		if (out)
+			snprintf(out, n, "%s", line);
+	if (out)
+		out[strcspn(out, "\n")] = '\0';
+	return pclose(p);
+}
+
 int main(void)
 {
 	const char *pg = getenv("KX_TEST_PG_URL");
+	char pgdir[64] = "", pgurl[1024] = "";
 	int rc;
 
 	kx_secret_init();
@@ -312,9 +335,23 @@ int main(void)
 		if (system(cmd) != 0)
 			fprintf(stderr, "cannot remove %s\n", dir);
 	}
-	if (pg && *pg) {
-		snprintf(url, sizeof(url), "%s", pg);
-		rc |= run("store_shared_postgres");
+	if (!pg || !*pg) {
+		/* a private server, as the integration harness does */
+		snprintf(pgdir, sizeof(pgdir), "/tmp/kx-shared-pg-XXXXXX");
+		if (!mkdtemp(pgdir) || pg_server("start", pgdir, pgurl, sizeof(pgurl)) || !*pgurl) {
+			fprintf(stderr, "cannot start PostgreSQL with scripts/pg-test-server\n");
+			return 1;
+		}
+		pg = pgurl;
+	}
+	snprintf(url, sizeof(url), "%s", pg);
+	rc |= run("store_shared_postgres");
+	if (pgdir[0]) {
+		char cmd[200];
+		pg_server("stop", pgdir, NULL, 0);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pgdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", pgdir);
 	}
 	return rc;
 }

@@ -34,6 +34,12 @@
  * placeholders. No user value is ever part of SQL text. Lists of values
  * (labels, types, roles, ids) travel as one text[] parameter.
  *
+ * Shared work (store.h): jobs are claimed with FOR UPDATE SKIP LOCKED;
+ * singletons are session advisory locks held on a connection of their own;
+ * the change feed is a NOTIFY sent in the writing transaction and a LISTEN
+ * on a connection of its own, read by a thread, while this daemon's own
+ * subscribers are called at commit, as on SQLite.
+ *
  * Errors: class 23 (unique, foreign key, check) → KX_ECONFLICT, as the
  * SQLite backend maps SQLITE_CONSTRAINT; connection classes (08, 57P0x,
  * 53) → KX_EUNAVAIL; serialization failure, deadlock, lock timeout, query
@@ -233,8 +239,14 @@ static void conn_close(struct be *be, struct conn *c)
  * (expanded in place of dbname) may override. */
 static int conn_connect(struct be *be, struct conn *c, struct kx_err *err)
 {
-	static const char *const keys[] = {"connect_timeout", "client_encoding", "dbname", NULL};
-	const char *vals[] = {"3", "UTF8", be->conninfo, NULL};
+	/* Nothing may hang: connecting gives up after 3 s, a statement after
+	 * 15 s (lock waits included), and TCP keepalives notice a server that
+	 * vanished without closing the connection within about 10 s. */
+	static const char *const keys[] = {"connect_timeout", "client_encoding", "keepalives_idle",
+					   "keepalives_interval", "keepalives_count", "options",
+					   "dbname", NULL};
+	const char *vals[] = {"3", "UTF8", "4", "2", "3", "-c statement_timeout=15000",
+			      be->conninfo, NULL};
 	int rc;
 
 	conn_close(be, c);
@@ -535,7 +547,9 @@ static int migrate(struct conn *c, struct kx_err *err)
 		if ((rc = exec_simple(c, "BEGIN", err)))
 			goto out;
 		if ((rc = exec_simple(c, m->sql, err))) {
-			kx_err_set(err, rc, "migration %s failed: %s", m->name, err ? err->msg : "");
+			char why[sizeof(err->msg)];
+			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+			kx_err_set(err, rc, "migration %s failed: %s", m->name, why);
 			goto fail;
 		}
 		res = PQexecParams(c->pg,
@@ -652,6 +666,7 @@ static int pg_begin(void *p, bool write, void **out, struct kx_err *err)
 			err);
 	if (rc) {
 		give(be, t->c);
+		kx_buf_release(&t->notes);
 		free(t);
 		return rc;
 	}
@@ -699,6 +714,16 @@ static int pg_commit(void *p, struct kx_err *err)
 		if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
 			rc = kx_err_set(err, KX_ESTORE, "database error: the transaction was rolled back");
 		PQclear(res);
+	} else if (rc == KX_EUNAVAIL && err && t->c->stale &&
+		   strncmp(err->msg, "database unavailable: ", 22) == 0) {
+		/* The COMMIT may have reached the server before the connection
+		 * went: nobody can say whether the change was saved. */
+		char why[sizeof(err->msg)];
+		snprintf(why, sizeof(why), "%s", err->msg + strlen("database unavailable: "));
+		kx_err_set(err, KX_EUNAVAIL,
+			   "database unavailable: connection lost during commit, the change may or "
+			   "may not be saved: %s",
+			   why);
 	}
 	/* This daemon's subscribers hear of the commit here, at once, as on
 	 * SQLite (the feed skips what our own connections sent); the other
@@ -1508,8 +1533,8 @@ static int pg_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err
 		return rc;
 	if (n == 1)
 		return 0;
-	/* store.h: KX_ENOTFOUND for a missing row (the SQLite backend says
-	 * "already revoked" for both). */
+	/* Nothing changed: already revoked, or no such token (KX_ENOTFOUND,
+	 * as store.h and the SQLite backend have it). */
 	{
 		static const char exists[] = "SELECT 1 FROM tokens WHERE id = $1";
 		struct params pe = {0};
@@ -1521,7 +1546,7 @@ static int pg_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err
 		found = PQntuples(res) > 0;
 		PQclear(res);
 		if (!found)
-			return kx_err_set(err, KX_ENOTFOUND, "token '%.64s' not found", id);
+			return kx_err_set(err, KX_ENOTFOUND, "token %.64s not found", id);
 	}
 	return kx_err_set(err, KX_ECONFLICT, "token '%s' is already revoked", id);
 }
@@ -1808,16 +1833,15 @@ static void *listener(void *arg)
 			}
 			deliver(be, "*", "");
 		}
-		if (wait_wake(be, PQsocket(c->pg), -1))
-			break;
-		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) {
-			conn_close(be, c);
-			continue;
-		}
+		/* first what libpq has read already (during LISTEN, say) */
 		while ((n = PQnotifies(c->pg))) {
 			deliver_note(be, n);
 			PQfreemem(n);
 		}
+		if (wait_wake(be, PQsocket(c->pg), -1))
+			break;
+		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+			conn_close(be, c);
 	}
 	conn_close(be, c);
 	return NULL;
