@@ -55,7 +55,7 @@
 
 #include <assert.h>
 #include <fcntl.h>
-#include <libpq-fe.h>
+#include "store/postgres/pq.h"
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -601,6 +601,8 @@ static int pg_open(const char *url, void **out, struct kx_err *err)
 	struct be *be;
 	int rc;
 
+	if (kx_pq_load(err))
+		return err ? err->code : KX_EIO;
 	if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)
 		info = strchr(url, ':') + 1; /* a keyword string or a database name */
 	/* Check the syntax now rather than at the first connection. */
