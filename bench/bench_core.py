@@ -18,6 +18,7 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+THREADS = ["--threads", os.environ["KX_BENCH_THREADS"]] if os.environ.get("KX_BENCH_THREADS") else []
 
 
 def free_port():
@@ -42,7 +43,7 @@ class Daemon:
         self.data_dir = data_dir
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [klaxond, "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir, "--quiet",
+            [klaxond, "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir, "--quiet", *THREADS,
              *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = t0 + 10

@@ -32,7 +32,7 @@ static const char usage[] =
 	"                      and postgres:KEY=VALUE... libpq keyword strings)\n"
 	"  --config FILE       YAML configuration (see examples/klaxon.yaml); flags\n"
 	"                      given here override the file\n"
-	"  --threads N         HTTP worker threads (default: number of cores)\n"
+	"  --threads N         HTTP worker threads (default: 4 per core)\n"
 	"  --quiet             log warnings and errors only\n"
 	"  --help              this text\n"
 	"  --version           print the version\n"
@@ -316,7 +316,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	so.host = host;
-	so.threads = cfg.threads ? cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	/* Requests block on the store (a durable commit waits for fsync), so
+	 * more threads than cores keep the CPU busy and let commits group. */
+	so.threads = cfg.threads ? cfg.threads : 4 * (int)sysconf(_SC_NPROCESSORS_ONLN);
 	so.max_body = cfg.max_body_bytes;
 	if (kx_server_start(&app, &so, &srv, &err)) {
 		fprintf(stderr, "klaxond: %s\n", err.msg);

@@ -41,7 +41,7 @@ struct kx_config {
 	char *db;          /* NULL: sqlite:DATA_DIR/klaxon.db */
 	char *public_url;  /* NULL: http://LISTEN */
 	size_t max_body_bytes;
-	int threads;       /* HTTP worker threads, 0 = number of cores */
+	int threads;       /* HTTP worker threads, 0 = four per core */
 	struct kx_severity *severities;
 	size_t nseverities;
 	struct kx_type *types;

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #define NREADERS 4
+#define BATCH_RING 64
 #define MAX_SUBSCRIBERS 16
 #define STMT_CACHE 64
 
@@ -41,7 +42,16 @@ struct conn {
 struct be {
 	char *path;
 	struct conn writer;
-	pthread_mutex_t wlock;
+	pthread_mutex_t wlock; /* held while a member uses the writer */
+	/* group commit (see "group commit" below), guarded by glock */
+	pthread_mutex_t glock;
+	pthread_cond_t gdone;
+	int waiting;       /* writers queued for wlock */
+	bool open_batch;   /* the writer has an outer transaction open */
+	uint64_t batch;    /* number of the open (or last) batch */
+	uint64_t flushed;  /* last batch whose COMMIT has finished */
+	int members;       /* members released into the open batch */
+	int batch_rc[BATCH_RING];
 	struct conn readers[NREADERS];
 	pthread_mutex_t rlock;
 	pthread_cond_t rfree;
@@ -273,6 +283,8 @@ static void sq_close(void *p)
 	for (int i = 0; i < NREADERS; i++)
 		conn_close(&be->readers[i]);
 	pthread_mutex_destroy(&be->wlock);
+	pthread_mutex_destroy(&be->glock);
+	pthread_cond_destroy(&be->gdone);
 	pthread_mutex_destroy(&be->rlock);
 	pthread_cond_destroy(&be->rfree);
 	free(be->path);
@@ -294,6 +306,8 @@ static int sq_open(const char *url, void **out, struct kx_err *err)
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	}
 	pthread_mutex_init(&be->wlock, NULL);
+	pthread_mutex_init(&be->glock, NULL);
+	pthread_cond_init(&be->gdone, NULL);
 	pthread_mutex_init(&be->rlock, NULL);
 	pthread_cond_init(&be->rfree, NULL);
 	pthread_mutex_init(&be->clock, NULL);
@@ -348,12 +362,9 @@ static void give_reader(struct be *be, struct conn *c)
 	pthread_mutex_unlock(&be->rlock);
 }
 
-static void release_conn(struct tx *t)
+static void release_reader(struct tx *t)
 {
-	if (t->write)
-		pthread_mutex_unlock(&t->be->wlock);
-	else
-		give_reader(t->be, t->c);
+	give_reader(t->be, t->c);
 	kx_buf_release(&t->notes);
 	free(t);
 }
@@ -371,11 +382,125 @@ static void deliver(struct be *be, const struct kx_buf *notes)
 	}
 }
 
+static int run(struct conn *c, const char *sql, struct kx_err *err)
+{
+	sqlite3_stmt *st = stmt(c, sql, err);
+	int rc;
+	if (!st)
+		return err ? err->code : KX_ESTORE;
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? 0 : db_error(c->db, rc, err);
+}
+
+/* ---- group commit ----
+ *
+ * Write transactions are savepoints inside one outer transaction (a
+ * "batch") on the writer connection. A member that finishes while other
+ * writers are queued for the writer releases its savepoint and waits; the
+ * last member of the batch (no one queued, or the batch is full) commits
+ * the outer transaction — one fsync for all — and wakes the others, who
+ * then report that same outcome. Every success still means "on disk":
+ * no member returns before the COMMIT that holds its changes. With one
+ * writer at a time this is exactly one transaction per request. */
+
+#define BATCH_MAX 64
+
+/* Ends the open batch with COMMIT (or its failure) and wakes its waiters.
+ * Called with wlock held; returns the batch's outcome. */
+static int flush_batch(struct be *be, struct kx_err *err)
+{
+	int rc = 0;
+	uint64_t b;
+
+	if (!sqlite3_get_autocommit(be->writer.db)) {
+		if ((rc = run(&be->writer, "COMMIT", err)))
+			sqlite3_exec(be->writer.db, "ROLLBACK", NULL, NULL, NULL);
+	} else if (be->members > 0) {
+		/* SQLite rolled the batch back on its own (I/O error, disk
+		 * full): the members released into it were not saved. */
+		rc = kx_err_set(err, KX_ESTORE, "database error: the transaction was rolled back");
+	}
+	pthread_mutex_lock(&be->glock);
+	b = be->batch;
+	be->batch_rc[b % BATCH_RING] = rc;
+	be->flushed = b;
+	be->open_batch = false;
+	pthread_cond_broadcast(&be->gdone);
+	pthread_mutex_unlock(&be->glock);
+	return rc;
+}
+
+/* After a member is done with the writer (its savepoint released or rolled
+ * back): flush now, or leave the batch to a queued writer and wait for it. */
+static int finish_member(struct tx *t, bool joined, struct kx_err *err)
+{
+	struct be *be = t->be;
+	uint64_t b;
+	bool flush;
+	int rc;
+
+	pthread_mutex_lock(&be->glock);
+	if (joined)
+		be->members++;
+	b = be->batch;
+	flush = be->waiting == 0 || be->members >= BATCH_MAX;
+	pthread_mutex_unlock(&be->glock);
+
+	if (flush) {
+		rc = flush_batch(be, err);
+		pthread_mutex_unlock(&be->wlock);
+		return joined ? rc : 0;
+	}
+	pthread_mutex_unlock(&be->wlock);
+	if (!joined)
+		return 0;
+	pthread_mutex_lock(&be->glock);
+	while (be->flushed < b)
+		pthread_cond_wait(&be->gdone, &be->glock);
+	rc = be->batch_rc[b % BATCH_RING];
+	pthread_mutex_unlock(&be->glock);
+	if (rc)
+		kx_err_set(err, rc, "database commit failed; the change was not saved");
+	return rc;
+}
+
+static int begin_write(struct be *be, struct tx *t, struct kx_err *err)
+{
+	bool need_begin;
+	int rc;
+
+	pthread_mutex_lock(&be->glock);
+	be->waiting++;
+	pthread_mutex_unlock(&be->glock);
+	pthread_mutex_lock(&be->wlock);
+	pthread_mutex_lock(&be->glock);
+	be->waiting--;
+	need_begin = !be->open_batch;
+	pthread_mutex_unlock(&be->glock);
+	t->c = &be->writer;
+	if (need_begin) {
+		if ((rc = run(t->c, "BEGIN IMMEDIATE", err))) {
+			pthread_mutex_unlock(&be->wlock);
+			return rc;
+		}
+		pthread_mutex_lock(&be->glock);
+		be->open_batch = true;
+		be->batch++;
+		be->members = 0;
+		pthread_mutex_unlock(&be->glock);
+	}
+	if ((rc = run(t->c, "SAVEPOINT m", err))) {
+		finish_member(t, false, NULL);
+		return rc;
+	}
+	return 0;
+}
+
 static int sq_begin_impl(void *p, bool write, void **out, struct kx_err *err)
 {
 	struct be *be = p;
 	struct tx *t = malloc(sizeof(*t));
-	sqlite3_stmt *st;
 	int rc;
 
 	if (!t)
@@ -384,59 +509,79 @@ static int sq_begin_impl(void *p, bool write, void **out, struct kx_err *err)
 	t->write = write;
 	kx_buf_init(&t->notes, 64 * 1024);
 	if (write) {
-		pthread_mutex_lock(&be->wlock);
-		t->c = &be->writer;
-	} else {
-		t->c = take_reader(be);
+		if ((rc = begin_write(be, t, err))) {
+			kx_buf_release(&t->notes);
+			free(t);
+			return rc;
+		}
+		*out = t;
+		return 0;
 	}
-	st = stmt(t->c, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
-	if (!st) {
-		release_conn(t);
-		return err ? err->code : KX_ESTORE;
-	}
-	rc = sqlite3_step(st);
-	done(st);
-	if (rc != SQLITE_DONE) {
-		rc = db_error(t->c->db, rc, err);
-		release_conn(t);
+	t->c = take_reader(be);
+	if ((rc = run(t->c, "BEGIN", err))) {
+		release_reader(t);
 		return rc;
 	}
 	*out = t;
 	return 0;
 }
 
+/* A member's savepoint is gone with the whole batch when SQLite rolled the
+ * outer transaction back on its own (I/O error, disk full). */
+static bool batch_lost(struct be *be)
+{
+	return sqlite3_get_autocommit(be->writer.db) != 0;
+}
+
+static void end_write(struct tx *t, bool ok, int *rc, struct kx_err *err)
+{
+	struct kx_buf notes = t->notes;
+	struct be *be = t->be;
+
+	kx_buf_init(&t->notes, 0);
+	*rc = finish_member(t, ok, err) ? (err ? err->code : KX_ESTORE) : *rc;
+	free(t);
+	if (ok && *rc == 0)
+		deliver(be, &notes); /* after the commit, without holding the writer */
+	kx_buf_release(&notes);
+}
+
 static int sq_commit(void *p, struct kx_err *err)
 {
 	struct tx *t = p;
-	sqlite3_stmt *st = stmt(t->c, "COMMIT", err);
-	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-	if (st)
-		done(st);
-	if (rc != SQLITE_DONE) {
-		rc = db_error(t->c->db, rc, err);
-		sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
-		release_conn(t);
+	int rc = 0;
+
+	if (!t->write) {
+		rc = run(t->c, "COMMIT", err);
+		release_reader(t);
 		return rc;
 	}
-	if (t->notes.len) {
-		struct kx_buf notes = t->notes;
-		struct be *be = t->be;
-		kx_buf_init(&t->notes, 0);
-		release_conn(t); /* deliver without holding the writer */
-		deliver(be, &notes);
-		kx_buf_release(&notes);
-		return 0;
+	if (batch_lost(t->be) || (rc = run(t->c, "RELEASE m", err))) {
+		if (!rc)
+			rc = kx_err_set(err, KX_ESTORE, "database error: the transaction was rolled back");
+		if (!batch_lost(t->be)) {
+			sqlite3_exec(t->c->db, "ROLLBACK TO m; RELEASE m", NULL, NULL, NULL);
+		}
+		end_write(t, false, &rc, NULL);
+		return rc;
 	}
-	release_conn(t);
-	return 0;
+	end_write(t, true, &rc, err);
+	return rc;
 }
 
 static void sq_rollback(void *p)
 {
 	struct tx *t = p;
-	if (!sqlite3_get_autocommit(t->c->db))
+	int rc = 0;
+
+	if (!t->write) {
 		sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
-	release_conn(t);
+		release_reader(t);
+		return;
+	}
+	if (!batch_lost(t->be))
+		sqlite3_exec(t->c->db, "ROLLBACK TO m; RELEASE m", NULL, NULL, NULL);
+	end_write(t, false, &rc, NULL);
 }
 
 static int sq_ping(void *p, struct kx_err *err)
