@@ -395,17 +395,20 @@ int kx_incident_apply_impact(struct kx_incident *inc, const struct kx_impact *in
 		return rc;
 	if (in->users >= 0) {
 		inc->impact.users = in->users;
-		rc |= kx_buf_addf(text, "%s%lld users", sep, (long long)in->users);
+		rc |= kx_buf_addf(text, "%s%lld user%s", sep, (long long)in->users,
+				  in->users == 1 ? "" : "s");
 		sep = ", ";
 	}
 	if (in->accounts >= 0) {
 		inc->impact.accounts = in->accounts;
-		rc |= kx_buf_addf(text, "%s%lld accounts", sep, (long long)in->accounts);
+		rc |= kx_buf_addf(text, "%s%lld account%s", sep, (long long)in->accounts,
+				  in->accounts == 1 ? "" : "s");
 		sep = ", ";
 	}
 	if (in->actions >= 0) {
 		inc->impact.actions = in->actions;
-		rc |= kx_buf_addf(text, "%s%lld actions", sep, (long long)in->actions);
+		rc |= kx_buf_addf(text, "%s%lld action%s", sep, (long long)in->actions,
+				  in->actions == 1 ? "" : "s");
 		sep = ", ";
 	}
 	if (in->revenue) {

@@ -179,15 +179,18 @@ static int impact(struct kx_buf *out, const struct kx_incident *inc)
 	bool any = false;
 
 	if (im->users >= 0) {
-		rc |= kx_buf_addf(out, "- %lld users affected\n", (long long)im->users);
+		rc |= kx_buf_addf(out, "- %lld user%s affected\n", (long long)im->users,
+				  im->users == 1 ? "" : "s");
 		any = true;
 	}
 	if (im->accounts >= 0) {
-		rc |= kx_buf_addf(out, "- %lld accounts affected\n", (long long)im->accounts);
+		rc |= kx_buf_addf(out, "- %lld account%s affected\n", (long long)im->accounts,
+				  im->accounts == 1 ? "" : "s");
 		any = true;
 	}
 	if (im->actions >= 0) {
-		rc |= kx_buf_addf(out, "- %lld actions affected\n", (long long)im->actions);
+		rc |= kx_buf_addf(out, "- %lld action%s affected\n", (long long)im->actions,
+				  im->actions == 1 ? "" : "s");
 		any = true;
 	}
 	if (im->revenue) {
