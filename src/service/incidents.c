@@ -196,6 +196,24 @@ static int load_visible(struct kx_tx *tx, const struct kx_token *who, const char
 	return 0;
 }
 
+/* Opens a write transaction on an incident the caller may see: on success
+ * *tx is open; on failure nothing is left open. */
+static int begin_on_visible(const struct kx_app *app, const struct kx_token *who,
+			    const char *id, struct kx_tx **tx, struct kx_err *err)
+{
+	struct kx_incident inc;
+	int rc = kx_store_begin(app->store, true, tx, err);
+	if (rc)
+		return rc;
+	if ((rc = load_visible(*tx, who, id, &inc, err))) {
+		kx_store_rollback(*tx);
+		*tx = NULL;
+		return rc;
+	}
+	kx_incident_release(&inc);
+	return 0;
+}
+
 int kx_svc_incident_get(const struct kx_app *app, const struct kx_token *who, const char *id,
 			struct kx_incident *out, struct kx_timeline *timeline,
 			struct kx_action_items *items, struct kx_err *err)
@@ -345,7 +363,6 @@ int kx_svc_incident_note(const struct kx_app *app, const struct kx_token *who, c
 			 const char *text, kx_ms at, kx_ms now, struct kx_timeline_entry *out,
 			 struct kx_err *err)
 {
-	struct kx_incident inc;
 	struct kx_tx *tx = NULL;
 	int rc;
 
@@ -353,11 +370,8 @@ int kx_svc_incident_note(const struct kx_app *app, const struct kx_token *who, c
 		return kx_err_set(err, KX_EINVAL, "'text' is required");
 	if ((rc = kx_check_text("text", text, err)) || (rc = check_time("at", at, now, err)))
 		return rc;
-	if ((rc = kx_store_begin(app->store, true, &tx, err)))
+	if ((rc = begin_on_visible(app, who, id, &tx, err)))
 		return rc;
-	if ((rc = load_visible(tx, who, id, &inc, err)))
-		goto out;
-	kx_incident_release(&inc);
 	if ((rc = add_entry(tx, who, id, "note", text, at == KX_TIME_UNSET ? now : at, out, err)))
 		goto out;
 	rc = kx_store_commit(tx, err);
@@ -383,7 +397,6 @@ int kx_svc_action_item_add(const struct kx_app *app, const struct kx_token *who,
 			   const char *id, struct kx_action_item *a, kx_ms now,
 			   struct kx_err *err)
 {
-	struct kx_incident inc;
 	struct kx_tx *tx = NULL;
 	struct kx_buf text;
 	int rc;
@@ -397,12 +410,8 @@ int kx_svc_action_item_add(const struct kx_app *app, const struct kx_token *who,
 	a->created_at = now;
 	a->done_at = KX_TIME_UNSET;
 	kx_buf_init(&text, 64 * 1024);
-	if ((rc = kx_store_begin(app->store, true, &tx, err)))
-		goto out;
-	if ((rc = load_visible(tx, who, id, &inc, err)))
-		goto out;
-	kx_incident_release(&inc);
-	if ((rc = kx_store_action_item_add(tx, id, a, err)))
+	if ((rc = begin_on_visible(app, who, id, &tx, err)) ||
+	    (rc = kx_store_action_item_add(tx, id, a, err)))
 		goto out;
 	if (kx_buf_addf(&text, "action item %lld added (%s): %s", (long long)a->number,
 			kx_item_kind_name(a->kind), a->title)) {
@@ -431,19 +440,14 @@ int kx_svc_action_item_done(const struct kx_app *app, const struct kx_token *who
 			    const char *id, int64_t number, kx_ms now,
 			    struct kx_action_item *out, struct kx_err *err)
 {
-	struct kx_incident inc;
 	struct kx_tx *tx = NULL;
 	struct kx_buf text;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	kx_buf_init(&text, 64 * 1024);
-	if ((rc = kx_store_begin(app->store, true, &tx, err)))
-		goto out;
-	if ((rc = load_visible(tx, who, id, &inc, err)))
-		goto out;
-	kx_incident_release(&inc);
-	if ((rc = kx_store_action_item_get(tx, id, number, out, err)))
+	if ((rc = begin_on_visible(app, who, id, &tx, err)) ||
+	    (rc = kx_store_action_item_get(tx, id, number, out, err)))
 		goto out;
 	if (out->done) {
 		rc = kx_err_set(err, KX_ECONFLICT, "action item %lld is already done",
