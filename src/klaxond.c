@@ -244,6 +244,8 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a))
 		return 2;
+	/* The database holds incidents and token hashes: readable by us only. */
+	umask(077);
 	kx_log_setup("klaxond", a.quiet ? KX_LOG_WARN : KX_LOG_INFO);
 	if (kx_config_init(&cfg) || kx_secret_init()) {
 		fprintf(stderr, "klaxond: cannot initialise\n");
