@@ -529,12 +529,10 @@ int kx_cli_request(const struct kx_cli *cli, const char *method,
 		   const char *path, const json_t *body, struct kx_buf *raw,
 		   struct kx_err *err)
 {
-	struct kx_http_resp resp;
 	struct kx_buf req;
 	int has_body = body || strcmp(method, "POST") == 0;
 	int rc;
 
-	kx_http_resp_init(&resp);
 	kx_buf_init(&req, 0);
 	if (body && json_dump_callback(body, dump_cb, &req, JSON_COMPACT)) {
 		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
@@ -544,8 +542,23 @@ int kx_cli_request(const struct kx_cli *cli, const char *method,
 		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = kx_http_request(cli->url, cli->token, method, path,
-			     has_body ? kx_buf_str(&req) : NULL, req.len, &resp, err);
+	rc = kx_cli_send(cli, method, path, has_body ? "application/json" : NULL,
+			 has_body ? kx_buf_str(&req) : NULL, req.len, raw, err);
+out:
+	kx_buf_release(&req);
+	return rc;
+}
+
+int kx_cli_send(const struct kx_cli *cli, const char *method, const char *path,
+		const char *content_type, const char *data, size_t len,
+		struct kx_buf *raw, struct kx_err *err)
+{
+	struct kx_http_resp resp;
+	int rc;
+
+	kx_http_resp_init(&resp);
+	rc = kx_http_request_as(cli->url, cli->token, method, path, content_type, data, len,
+				&resp, err);
 	if (rc)
 		goto out;
 	if (resp.status < 200 || resp.status > 299) {
@@ -557,7 +570,6 @@ int kx_cli_request(const struct kx_cli *cli, const char *method,
 	kx_buf_init(&resp.body, KX_HTTP_MAX_BODY);
 out:
 	kx_http_resp_release(&resp);
-	kx_buf_release(&req);
 	return rc;
 }
 

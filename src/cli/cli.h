@@ -163,6 +163,11 @@ int kx_cli_check_duration(const struct kx_args *a, const char *flag);
 int kx_cli_request(const struct kx_cli *cli, const char *method,
 		   const char *path, const json_t *body, struct kx_buf *raw,
 		   struct kx_err *err);
+/* Sends data[0..len) as content_type (e.g. "application/x-ndjson") and
+ * answers like kx_cli_request. */
+int kx_cli_send(const struct kx_cli *cli, const char *method, const char *path,
+		const char *content_type, const char *data, size_t len,
+		struct kx_buf *raw, struct kx_err *err);
 /* kx_cli_request, then parses the answer as a JSON object into *out (the
  * caller json_decref()s it). */
 int kx_cli_call(const struct kx_cli *cli, const char *method, const char *path,
@@ -185,8 +190,9 @@ const char *kx_cli_jstr(const json_t *o, const char *key);
  * with sep, objects become k=v joined with sep. */
 int kx_cli_jtext(struct kx_buf *b, const json_t *v, const char *sep);
 
-/* The command families (incident.c, token.c, config_cmd.c). */
+/* The command families (incident.c, token.c, config_cmd.c, audit.c). */
 extern const struct kx_cmd kx_cli_incident;
+extern const struct kx_cmd kx_cli_audit;
 extern const struct kx_cmd kx_cli_token;
 extern const struct kx_cmd kx_cli_severity;
 extern const struct kx_cmd kx_cli_type;

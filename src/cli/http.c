@@ -82,18 +82,20 @@ static int add_header(struct curl_slist **list, const char *line)
 }
 
 static int build_headers(struct curl_slist **list, const char *token,
-			 int has_body)
+			 const char *content_type)
 {
-	struct kx_buf auth;
+	struct kx_buf auth, ct;
 	int rc = 0;
 
 	kx_buf_init(&auth, 0);
+	kx_buf_init(&ct, 0);
 	if (add_header(list, "Accept: application/json") ||
 	    add_header(list, "Expect:")) { /* no 100-continue round trip */
 		rc = KX_ENOMEM;
 		goto out;
 	}
-	if (has_body && add_header(list, "Content-Type: application/json")) {
+	if (content_type && (kx_buf_addf(&ct, "Content-Type: %s", content_type) ||
+			     add_header(list, kx_buf_str(&ct)))) {
 		rc = KX_ENOMEM;
 		goto out;
 	}
@@ -106,6 +108,7 @@ static int build_headers(struct curl_slist **list, const char *token,
 	}
 out:
 	kx_buf_release(&auth);
+	kx_buf_release(&ct);
 	return rc;
 }
 
@@ -139,6 +142,13 @@ int kx_http_request(const char *base, const char *token, const char *method,
 		    const char *path, const char *body, size_t len,
 		    struct kx_http_resp *resp, struct kx_err *err)
 {
+	return kx_http_request_as(base, token, method, path, NULL, body, len, resp, err);
+}
+
+int kx_http_request_as(const char *base, const char *token, const char *method,
+		       const char *path, const char *content_type, const char *body,
+		       size_t len, struct kx_http_resp *resp, struct kx_err *err)
+{
 	CURL *h = NULL;
 	struct curl_slist *headers = NULL;
 	struct kx_buf url;
@@ -153,7 +163,8 @@ int kx_http_request(const char *base, const char *token, const char *method,
 	ebuf[0] = '\0';
 
 	if (kx_buf_adds(&url, base) || kx_buf_adds(&url, path) ||
-	    build_headers(&headers, token, body != NULL)) {
+	    build_headers(&headers, token,
+			  body ? (content_type ? content_type : "application/json") : NULL)) {
 		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
 		goto out;
 	}

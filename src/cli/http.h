@@ -39,6 +39,11 @@ void kx_http_resp_release(struct kx_http_resp *r);
 int kx_http_request(const char *base, const char *token, const char *method,
 		    const char *path, const char *body, size_t len,
 		    struct kx_http_resp *resp, struct kx_err *err);
+/* kx_http_request with the body sent as content_type (NULL:
+ * application/json), e.g. "application/x-ndjson". */
+int kx_http_request_as(const char *base, const char *token, const char *method,
+		       const char *path, const char *content_type, const char *body,
+		       size_t len, struct kx_http_resp *resp, struct kx_err *err);
 
 /* Appends s percent-encoded: every byte outside [A-Za-z0-9._~-] becomes
  * %XX. Safe for a path segment and for a query key or value. */

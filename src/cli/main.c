@@ -16,6 +16,7 @@ static const struct kx_cmd *const root_children[] = {
 	&kx_cli_token,
 	&kx_cli_severity,
 	&kx_cli_type,
+	&kx_cli_audit,
 	NULL,
 };
 

@@ -356,3 +356,161 @@ int kx_decode_token(const char *body, size_t len, enum kx_access *role, const ch
 		return rc;
 	return kx_json_labels(hold->json, "labels", &hold->labels, NULL, NULL, err);
 }
+
+/* ---- audit events ---- */
+
+int kx_decode_audit_event(json_t *obj, kx_ms now, struct kx_audit_event *e, struct kx_err *err)
+{
+	static const char *const keys[] = {
+		"at",	   "actor",	   "client",	   "account",	   "platform",
+		"lane",	   "action",	   "target",	   "content_hash", "outcome",
+		"trace_id", "artifact_url", "idempotency_key", "labels", NULL,
+	};
+	int rc;
+
+	kx_audit_event_init(e);
+	if (!json_is_object(obj))
+		return kx_err_set(err, KX_EINVAL, "an event must be a JSON object");
+	if ((rc = kx_json_check_keys(obj, keys, err)) ||
+	    (rc = kx_json_time(obj, "at", &e->at, err)))
+		goto fail;
+	for (size_t i = 0; i < KX_AUDIT_NFIELDS; i++) {
+		const char *name = kx_audit_field_names[i], *v;
+		bool required = !strcmp(name, "actor") || !strcmp(name, "action");
+		if ((rc = kx_json_str(obj, name, required, &v, err)))
+			goto fail;
+		if (v && !(*kx_audit_field(e, i) = strdup(v))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	if ((rc = kx_json_labels(obj, "labels", &e->labels, NULL, NULL, err)))
+		goto fail;
+	if (e->at == KX_TIME_UNSET)
+		e->at = now;
+	if ((rc = kx_audit_event_check(e, now, err)))
+		goto fail;
+	return 0;
+fail:
+	kx_audit_event_release(e);
+	return rc;
+}
+
+/* Makes room for one more event in out; 0 or KX_ENOMEM. */
+static int grow_events(struct kx_audit_events *out, size_t *cap, struct kx_err *err)
+{
+	struct kx_audit_event *v;
+	size_t nc;
+	if (out->n < *cap)
+		return 0;
+	if (out->n >= KX_AUDIT_BATCH_MAX)
+		return kx_err_set(err, KX_EINVAL, "too many events in one request (at most %d)",
+				  KX_AUDIT_BATCH_MAX);
+	nc = *cap ? *cap * 2 : 8;
+	if (!(v = realloc(out->v, nc * sizeof(*v))))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	out->v = v;
+	*cap = nc;
+	return 0;
+}
+
+/* Prefixes err's message with what (a line or an event number). */
+static int name_it(struct kx_err *err, const char *what, size_t n, int rc)
+{
+	char msg[sizeof(err->msg)];
+	if (!err)
+		return rc;
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	return kx_err_set(err, rc, "%s %zu: %s", what, n, msg);
+}
+
+static int decode_ndjson(const char *body, size_t len, kx_ms now, struct kx_audit_events *out,
+			 struct kx_err *err)
+{
+	const char *p = body, *end = body + len;
+	size_t line = 0, cap = 0;
+	int rc;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end, *q;
+		json_error_t je;
+		json_t *j;
+
+		line++;
+		for (q = p; q < eol && (*q == ' ' || *q == '\t' || *q == '\r'); q++)
+			;
+		if (q == eol) { /* a blank line */
+			p = nl ? nl + 1 : end;
+			continue;
+		}
+		if ((rc = grow_events(out, &cap, err)))
+			return rc;
+		j = json_loadb(p, (size_t)(eol - p), JSON_REJECT_DUPLICATES, &je);
+		if (!j)
+			return kx_err_set(err, KX_EJSON, "line %zu: invalid JSON at column %d: %s",
+					  line, je.column, je.text);
+		if (!json_is_object(j)) {
+			json_decref(j);
+			return kx_err_set(err, KX_EJSON, "line %zu: not a JSON object", line);
+		}
+		rc = kx_decode_audit_event(j, now, &out->v[out->n], err);
+		json_decref(j);
+		if (rc)
+			return name_it(err, "line", line, rc);
+		out->n++;
+		p = nl ? nl + 1 : end;
+	}
+	if (out->n == 0)
+		return kx_err_set(err, KX_EINVAL, "no events: the body has no lines");
+	return 0;
+}
+
+static int decode_json(const char *body, size_t len, kx_ms now, struct kx_audit_events *out,
+		       struct kx_err *err)
+{
+	static const char *const batch_keys[] = {"events", NULL};
+	json_t *j, *events, *item;
+	size_t i, cap = 0;
+	int rc;
+
+	if ((rc = kx_json_parse_object(body, len, &j, err)))
+		return rc;
+	events = json_object_get(j, "events");
+	if (!events) {
+		if (!(rc = grow_events(out, &cap, err)) &&
+		    !(rc = kx_decode_audit_event(j, now, &out->v[0], err)))
+			out->n = 1;
+		goto out;
+	}
+	if ((rc = kx_json_check_keys(j, batch_keys, err)))
+		goto out;
+	if (!json_is_array(events) || json_array_size(events) == 0) {
+		rc = kx_err_set(err, KX_EINVAL, "'events' must be a non-empty array of events");
+		goto out;
+	}
+	json_array_foreach(events, i, item) {
+		if ((rc = grow_events(out, &cap, err)))
+			goto out;
+		if ((rc = kx_decode_audit_event(item, now, &out->v[out->n], err))) {
+			rc = name_it(err, "event", i + 1, rc);
+			goto out;
+		}
+		out->n++;
+	}
+out:
+	json_decref(j);
+	return rc;
+}
+
+int kx_decode_audit(const char *body, size_t len, bool ndjson, kx_ms now,
+		    struct kx_audit_events *out, struct kx_err *err)
+{
+	int rc;
+	out->v = NULL;
+	out->n = 0;
+	rc = ndjson ? decode_ndjson(body, len, now, out, err) : decode_json(body, len, now, out, err);
+	if (rc)
+		kx_audit_events_release(out);
+	return rc;
+}

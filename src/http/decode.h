@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "service/audit.h"
 #include "service/incidents.h"
 
 /* An empty body (len 0) is an empty object. */
@@ -50,5 +51,20 @@ int kx_decode_action_item(const char *body, size_t len, struct kx_action_item *o
 			  struct kx_decoded *hold, struct kx_err *err);
 int kx_decode_token(const char *body, size_t len, enum kx_access *role, const char **name,
 		    struct kx_decoded *hold, struct kx_err *err);
+
+/* Audit events from a POST /v1/audit/events body: one JSON object (one
+ * event), {"events":[…]} (a batch), or — with ndjson — one JSON object per
+ * line (blank lines are skipped). Every event is decoded and checked
+ * (kx_audit_event_check against now; an absent "at" is now), at most
+ * KX_AUDIT_BATCH_MAX of them, before any is
+ * returned, so a bad one fails the whole body, with a message that names
+ * it: "line 3: …" for NDJSON, "event 3: …" (1-based) for a batch. On
+ * success out owns the events (kx_audit_events_release); on failure it is
+ * empty. */
+int kx_decode_audit(const char *body, size_t len, bool ndjson, kx_ms now,
+		    struct kx_audit_events *out, struct kx_err *err);
+/* One audit event object (the fields of api.md), checked against now. */
+int kx_decode_audit_event(json_t *obj, kx_ms now, struct kx_audit_event *out,
+			  struct kx_err *err);
 
 #endif

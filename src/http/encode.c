@@ -1,5 +1,7 @@
 #include "http/encode.h"
 
+#include <string.h>
+
 json_t *kx_enc_time(kx_ms t)
 {
 	char ts[KX_TIME_STRLEN];
@@ -99,4 +101,94 @@ int kx_enc_dump(const json_t *j, struct kx_buf *out, bool pretty)
 	if (!j || json_dump_callback(j, dump_cb, out, flags))
 		return KX_ENOMEM;
 	return 0;
+}
+
+/* ---- audit ---- */
+
+json_t *kx_enc_audit_event(const struct kx_audit_event *e)
+{
+	char prev[2 * KX_HASH_LEN + 1], hash[2 * KX_HASH_LEN + 1];
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	kx_hex(e->prev_hash, KX_HASH_LEN, prev);
+	kx_hex(e->hash, KX_HASH_LEN, hash);
+	if (json_object_set_new(o, "seq", json_integer((json_int_t)e->seq)) ||
+	    json_object_set_new(o, "at", kx_enc_time(e->at)))
+		goto fail;
+	for (size_t i = 0; i < KX_AUDIT_NFIELDS; i++)
+		if (json_object_set_new(o, kx_audit_field_names[i],
+					str_or_null(kx_audit_field_value(e, i))))
+			goto fail;
+	if (json_object_set_new(o, "labels", kx_enc_labels(&e->labels)) ||
+	    json_object_set_new(o, "prev_hash", json_string(prev)) ||
+	    json_object_set_new(o, "hash", json_string(hash)))
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+json_t *kx_enc_audit_group(const struct kx_audit_group *g, bool duplicates)
+{
+	if (duplicates)
+		return json_pack("{s:o,s:s,s:o,s:I,s:I,s:o,s:o}", "action", str_or_null(g->action),
+				 "target", g->target, "content_hash", str_or_null(g->content_hash),
+				 "count", (json_int_t)g->count, "accounts", (json_int_t)g->accounts,
+				 "first_at", kx_enc_time(g->first_at), "last_at",
+				 kx_enc_time(g->last_at));
+	return json_pack("{s:s,s:I,s:I,s:o,s:o}", "target", g->target, "count",
+			 (json_int_t)g->count, "accounts", (json_int_t)g->accounts, "first_at",
+			 kx_enc_time(g->first_at), "last_at", kx_enc_time(g->last_at));
+}
+
+int kx_enc_csv_field(struct kx_buf *out, const char *s)
+{
+	if (!s)
+		return 0;
+	if (!strpbrk(s, ",\"\r\n"))
+		return kx_buf_adds(out, s);
+	if (kx_buf_addc(out, '"'))
+		return KX_ENOMEM;
+	for (; *s; s++)
+		if ((*s == '"' && kx_buf_addc(out, '"')) || kx_buf_addc(out, *s))
+			return KX_ENOMEM;
+	return kx_buf_addc(out, '"');
+}
+
+int kx_enc_audit_csv_header(struct kx_buf *out)
+{
+	if (kx_buf_adds(out, "seq,at"))
+		return KX_ENOMEM;
+	for (size_t i = 0; i < KX_AUDIT_NFIELDS; i++)
+		if (kx_buf_addf(out, ",%s", kx_audit_field_names[i]))
+			return KX_ENOMEM;
+	return kx_buf_adds(out, ",labels,prev_hash,hash\r\n");
+}
+
+int kx_enc_audit_csv_row(struct kx_buf *out, const struct kx_audit_event *e)
+{
+	char ts[KX_TIME_STRLEN], hex[2 * KX_HASH_LEN + 1];
+	struct kx_buf labels;
+	int rc;
+
+	if (kx_buf_addf(out, "%lld,%s", (long long)e->seq, kx_time_format(e->at, ts)))
+		return KX_ENOMEM;
+	for (size_t i = 0; i < KX_AUDIT_NFIELDS; i++)
+		if (kx_buf_addc(out, ',') || kx_enc_csv_field(out, kx_audit_field_value(e, i)))
+			return KX_ENOMEM;
+	kx_buf_init(&labels, 0);
+	rc = kx_buf_addc(out, ',') ||
+	     (e->labels.n && (kx_audit_labels_json(&e->labels, &labels) ||
+			      kx_enc_csv_field(out, kx_buf_str(&labels))));
+	kx_buf_release(&labels);
+	if (rc)
+		return KX_ENOMEM;
+	kx_hex(e->prev_hash, KX_HASH_LEN, hex);
+	if (kx_buf_addf(out, ",%s", hex))
+		return KX_ENOMEM;
+	kx_hex(e->hash, KX_HASH_LEN, hex);
+	return kx_buf_addf(out, ",%s\r\n", hex);
 }

@@ -30,5 +30,11 @@ const struct kx_route kx_routes[] = {
 
 	{"GET", "/v1/severities", KX_ACCESS_VIEWER, kx_h_severities},
 	{"GET", "/v1/types", KX_ACCESS_VIEWER, kx_h_types},
+
+	{"POST", "/v1/audit/events", KX_ACCESS_RESPONDER, kx_h_audit_append},
+	{"GET", "/v1/audit/events", KX_ACCESS_VIEWER, kx_h_audit_list},
+	{"GET", "/v1/audit/duplicates", KX_ACCESS_VIEWER, kx_h_audit_duplicates},
+	{"GET", "/v1/audit/recipients", KX_ACCESS_VIEWER, kx_h_audit_recipients},
+	{"GET", "/v1/audit/verify", KX_ACCESS_ADMIN, kx_h_audit_verify},
 	{NULL, NULL, KX_ACCESS_NONE, NULL},
 };

@@ -37,6 +37,11 @@ struct reqstate {
 	bool too_big;
 };
 
+const char *kx_http_header(const struct kx_http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 const char *kx_http_query(const struct kx_http_req *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);

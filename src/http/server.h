@@ -38,6 +38,8 @@ struct kx_http_resp {
 	char allow[64];
 };
 
+/* A request header's value (name case-insensitive), or NULL. */
+const char *kx_http_header(const struct kx_http_req *req, const char *name);
 /* A query parameter's value, or NULL. */
 const char *kx_http_query(const struct kx_http_req *req, const char *name);
 /* Calls fn for each query parameter; stops at the first non-zero return. */
@@ -105,5 +107,11 @@ void kx_h_incident_export(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_token_create(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_token_list(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_token_revoke(struct kx_http_req *req, struct kx_http_resp *resp);
+
+void kx_h_audit_append(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_audit_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_audit_duplicates(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_audit_recipients(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_audit_verify(struct kx_http_req *req, struct kx_http_resp *resp);
 
 #endif

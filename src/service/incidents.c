@@ -1,6 +1,7 @@
 #include "service/incidents.h"
 #include "core/record.h"
 #include "core/text.h"
+#include "service/audit.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +165,9 @@ int kx_svc_declare(const struct kx_app *app, const struct kx_token *who,
 		goto out;
 	kx_incident_id_format(inc.id, now, seq);
 	if ((rc = kx_store_incident_insert(tx, &inc, err)) ||
-	    (rc = add_entry(tx, who, inc.id, "declared", kx_buf_str(&text), now, NULL, err)))
+	    (rc = add_entry(tx, who, inc.id, "declared", kx_buf_str(&text), now, NULL, err)) ||
+	    (rc = kx_svc_audit_record(app, tx, who, "incident.declare", inc.id, &inc.labels, now,
+				      err)))
 		goto out;
 	rc = kx_store_commit(tx, err);
 	tx = NULL;

@@ -1,5 +1,6 @@
 #include "service/tokens.h"
 #include "core/incident.h"
+#include "service/audit.h"
 #include "lib/secret.h"
 #include "lib/time.h"
 
@@ -215,7 +216,9 @@ int kx_svc_token_create(const struct kx_app *app, const struct kx_token *who,
 		return rc;
 	if ((rc = kx_store_begin(app->store, true, &tx, err)))
 		return rc;
-	if ((rc = insert(tx, role, name, scope, who->name, now, out, secret, err))) {
+	if ((rc = insert(tx, role, name, scope, who->name, now, out, secret, err)) ||
+	    (rc = kx_svc_audit_record(app, tx, who, "token.create", out->id, &out->scope, now,
+				      err))) {
 		kx_store_rollback(tx);
 		kx_token_release(out);
 		return rc;
@@ -264,7 +267,8 @@ int kx_svc_token_revoke(const struct kx_app *app, const struct kx_token *who, co
 		goto fail;
 	}
 	if ((rc = kx_store_token_revoke(tx, id, now, err)) ||
-	    (rc = kx_store_notify(tx, "tokens", id, err))) {
+	    (rc = kx_store_notify(tx, "tokens", id, err)) ||
+	    (rc = kx_svc_audit_record(app, tx, who, "token.revoke", id, &out->scope, now, err))) {
 		kx_token_release(out);
 		goto fail;
 	}

@@ -146,6 +146,26 @@ FWD(job_enqueue,
 FWD(notify, (struct kx_tx * tx, const char *topic, const char *payload, struct kx_err *err),
     (tx->tx, topic, payload, err))
 
+FWD(audit_append,
+    (struct kx_tx * tx, struct kx_audit_event *ev, size_t n, struct kx_err *err),
+    (tx->tx, ev, n, err))
+FWD(audit_query,
+    (struct kx_tx * tx, const struct kx_audit_filter *f, struct kx_audit_events *out,
+     struct kx_err *err),
+    (tx->tx, f, out, err))
+FWD(audit_page,
+    (struct kx_tx * tx, int64_t after_seq, int limit, struct kx_audit_events *out,
+     struct kx_err *err),
+    (tx->tx, after_seq, limit, out, err))
+FWD(audit_duplicates,
+    (struct kx_tx * tx, const struct kx_audit_filter *f, struct kx_audit_groups *out,
+     struct kx_err *err),
+    (tx->tx, f, out, err))
+FWD(audit_recipients,
+    (struct kx_tx * tx, const struct kx_audit_filter *f, struct kx_audit_groups *out,
+     struct kx_err *err),
+    (tx->tx, f, out, err))
+
 int kx_store_job_claim(struct kx_store *s, const char *worker, kx_ms now, kx_ms lease, int max,
 		       struct kx_jobs *out, struct kx_err *err)
 {
@@ -219,4 +239,28 @@ void kx_tokens_release(struct kx_tokens *t)
 	free(t->v);
 	t->v = NULL;
 	t->n = 0;
+}
+
+void kx_audit_filter_init(struct kx_audit_filter *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->since = f->until = KX_TIME_UNSET;
+	kx_labels_init(&f->labels);
+}
+
+void kx_audit_filter_release(struct kx_audit_filter *f)
+{
+	kx_labels_release(&f->labels);
+}
+
+void kx_audit_groups_release(struct kx_audit_groups *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->v[i].action);
+		free(g->v[i].target);
+		free(g->v[i].content_hash);
+	}
+	free(g->v);
+	g->v = NULL;
+	g->n = 0;
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/audit.h"
 #include "core/incident.h"
 #include "core/token.h"
 #include "lib/err.h"
@@ -76,6 +77,44 @@ struct kx_jobs {
 	size_t n;
 };
 void kx_jobs_release(struct kx_jobs *j);
+
+/* Which audit events a query reads. Every condition given must hold;
+ * NULL / KX_TIME_UNSET / 0 means "any". */
+struct kx_audit_filter {
+	kx_ms since; /* at >= since */
+	kx_ms until; /* at < until */
+	const char *actor;
+	const char *client;
+	const char *account;
+	const char *platform;
+	const char *lane;
+	const char *action;
+	const char *target;
+	struct kx_labels labels; /* free labels, all must match (a scope's other keys) */
+	int64_t after_seq;       /* > 0: only events with seq > after_seq */
+	bool oldest_first;       /* order by seq ascending (default: newest first) */
+	int limit;               /* rows at most; <= 0: 100 */
+};
+void kx_audit_filter_init(struct kx_audit_filter *f);
+void kx_audit_filter_release(struct kx_audit_filter *f); /* frees labels only */
+
+/* A group of events: duplicates (same action, target and content_hash) or
+ * recipients (same target). content_hash and action are NULL where the
+ * grouping does not use them or the events had none. */
+struct kx_audit_group {
+	char *action;
+	char *target;
+	char *content_hash;
+	int64_t count;    /* events in the group */
+	int64_t accounts; /* distinct accounts among them */
+	kx_ms first_at;
+	kx_ms last_at;
+};
+struct kx_audit_groups {
+	struct kx_audit_group *v;
+	size_t n;
+};
+void kx_audit_groups_release(struct kx_audit_groups *g);
 
 /* Change feed: a notification written in a transaction reaches every
  * subscriber — in this daemon and in every other daemon sharing the
@@ -150,6 +189,30 @@ struct kx_store_backend {
 
 	int (*notify)(void *tx, const char *topic, const char *payload, struct kx_err *err);
 	int (*subscribe)(void *be, kx_change_fn fn, void *arg, struct kx_err *err);
+
+	/* The audit log (append-only). audit_append reads the chain head in
+	 * tx and links ev[0..n) after it: it sets each event's seq, prev_hash
+	 * and hash (kx_audit_chain) and inserts them. Appends serialize on the
+	 * chain head — the writer lock on SQLite, a transaction-scoped advisory
+	 * lock on PostgreSQL — so the chain never forks; call it last in a
+	 * transaction that also changes other rows, to keep lock order. The
+	 * events must already be valid (kx_audit_event_check). */
+	int (*audit_append)(void *tx, struct kx_audit_event *ev, size_t n, struct kx_err *err);
+	int (*audit_query)(void *tx, const struct kx_audit_filter *f,
+			   struct kx_audit_events *out, struct kx_err *err);
+	/* Up to limit events with seq > after_seq in seq order, hashes and all:
+	 * the walk of verification. */
+	int (*audit_page)(void *tx, int64_t after_seq, int limit, struct kx_audit_events *out,
+			  struct kx_err *err);
+	/* Groups of f's events with the same action, target and content_hash
+	 * that hold more than one event (events without a target are left
+	 * out), most events first. */
+	int (*audit_duplicates)(void *tx, const struct kx_audit_filter *f,
+				struct kx_audit_groups *out, struct kx_err *err);
+	/* f's events grouped by target (events without one are left out), most
+	 * events first. */
+	int (*audit_recipients)(void *tx, const struct kx_audit_filter *f,
+				struct kx_audit_groups *out, struct kx_err *err);
 };
 
 /* Opens the store named by url ("sqlite:/path/klaxon.db"), creating it and
@@ -211,6 +274,17 @@ int kx_store_notify(struct kx_tx *tx, const char *topic, const char *payload,
 		    struct kx_err *err);
 /* Adds a subscriber; fn runs on a store thread and must be quick. */
 int kx_store_subscribe(struct kx_store *s, kx_change_fn fn, void *arg, struct kx_err *err);
+
+int kx_store_audit_append(struct kx_tx *tx, struct kx_audit_event *ev, size_t n,
+			  struct kx_err *err);
+int kx_store_audit_query(struct kx_tx *tx, const struct kx_audit_filter *f,
+			 struct kx_audit_events *out, struct kx_err *err);
+int kx_store_audit_page(struct kx_tx *tx, int64_t after_seq, int limit,
+			struct kx_audit_events *out, struct kx_err *err);
+int kx_store_audit_duplicates(struct kx_tx *tx, const struct kx_audit_filter *f,
+			      struct kx_audit_groups *out, struct kx_err *err);
+int kx_store_audit_recipients(struct kx_tx *tx, const struct kx_audit_filter *f,
+			      struct kx_audit_groups *out, struct kx_err *err);
 
 extern const struct kx_store_backend kx_store_sqlite;
 extern const struct kx_store_backend kx_store_postgres;

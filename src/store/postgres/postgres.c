@@ -1553,6 +1553,330 @@ static int pg_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err
 	return kx_err_set(err, KX_ECONFLICT, "token '%s' is already revoked", id);
 }
 
+/* ---- audit ---- */
+
+/* pg_advisory_xact_lock key that serialises audit appends ("klaxonAU"):
+ * held from reading the chain head to the end of the transaction, so two
+ * daemons never link two events after the same head. */
+#define AUDIT_LOCK_KEY "7740669029436506453"
+
+#define AUDIT_COLS_BASE                                                                        \
+	"seq, at, actor, client, account, platform, lane, action, target, content_hash, "     \
+	"outcome, trace_id, artifact_url, idempotency_key, "
+#define AUDIT_COLS AUDIT_COLS_BASE "labels::text, prev_hash, hash"
+
+static int pg_audit_append(void *p, struct kx_audit_event *ev, size_t n, struct kx_err *err)
+{
+	static const char lock[] = "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_KEY ")";
+	static const char head[] = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+	static const char ins[] = "INSERT INTO audit_events (" AUDIT_COLS_BASE
+				  "labels, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+				  "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+	struct tx *t = p;
+	uint8_t last[KX_HASH_LEN];
+	struct kx_buf labels;
+	bool linked = false;
+	int64_t seq = 0;
+	PGresult *res;
+	int rc;
+
+	if (!t->write)
+		return kx_err_set(err, KX_ESTORE, "database error: audit append in a read transaction");
+	/* READ COMMITTED: the head is read by a statement that starts after
+	 * the lock is granted, so it sees every append committed before. */
+	if ((rc = run(t, lock, NULL, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	PQclear(res);
+	if ((rc = run(t, head, NULL, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) == 1) {
+		const char *h = PQgetvalue(res, 0, 1);
+		seq = col_int(res, 0, 0);
+		linked = strncmp(h, "\\x", 2) == 0 && kx_unhex(h + 2, last, KX_HASH_LEN) == 0;
+	}
+	PQclear(res);
+	if (seq > 0 && !linked)
+		return kx_err_set(err, KX_ESTORE, "database error: the audit chain head has no hash");
+	kx_buf_init(&labels, 64 * 1024);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct kx_audit_event *e = &ev[i];
+		struct params pa = {0};
+		char prev_hex[2 * KX_HASH_LEN + 3], hash_hex[2 * KX_HASH_LEN + 3];
+
+		e->seq = ++seq;
+		if (kx_audit_chain(e, linked ? last : NULL)) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			break;
+		}
+		memcpy(last, e->hash, KX_HASH_LEN);
+		linked = true;
+		kx_buf_clear(&labels);
+		if (e->labels.n && kx_audit_labels_json(&e->labels, &labels)) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			break;
+		}
+		hash_param(e->prev_hash, prev_hex);
+		hash_param(e->hash, hash_hex);
+		p_int(&pa, e->seq);
+		p_int(&pa, e->at);
+		for (size_t k = 0; k < KX_AUDIT_NFIELDS; k++)
+			p_text(&pa, kx_audit_field_value(e, k));
+		p_text(&pa, e->labels.n ? kx_buf_str(&labels) : NULL);
+		p_text(&pa, prev_hex);
+		p_text(&pa, hash_hex);
+		rc = run_cmd(t, ins, &pa, err);
+	}
+	kx_buf_release(&labels);
+	return rc;
+}
+
+/* Reads row `row` of an AUDIT_COLS result into e (initialised here). */
+static int read_audit(const PGresult *r, int row, struct kx_audit_event *e, struct kx_err *err)
+{
+	const char *h;
+	int rc;
+
+	kx_audit_event_init(e);
+	e->seq = col_int(r, row, 0);
+	e->at = col_int(r, row, 1);
+	for (size_t k = 0; k < KX_AUDIT_NFIELDS; k++) {
+		int col = (int)k + 2;
+		if (!PQgetisnull(r, row, col) && !(*kx_audit_field(e, k) = col_text(r, row, col)))
+			return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	if (!PQgetisnull(r, row, 14) &&
+	    (rc = kx_audit_labels_parse(PQgetvalue(r, row, 14), &e->labels, err)))
+		return rc;
+	/* bytea as "\x" + hex; anything else (a hand-edited row) stays zero
+	 * and verification reports it. */
+	h = PQgetvalue(r, row, 15);
+	if (strncmp(h, "\\x", 2) != 0 || kx_unhex(h + 2, e->prev_hash, KX_HASH_LEN))
+		memset(e->prev_hash, 0, KX_HASH_LEN);
+	h = PQgetvalue(r, row, 16);
+	if (strncmp(h, "\\x", 2) != 0 || kx_unhex(h + 2, e->hash, KX_HASH_LEN))
+		memset(e->hash, 0, KX_HASH_LEN);
+	return 0;
+}
+
+static int read_audit_rows(const PGresult *res, struct kx_audit_events *out, struct kx_err *err)
+{
+	int n = PQntuples(res), rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v))))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	for (int row = 0; row < n; row++) {
+		out->n++;
+		if ((rc = read_audit(res, row, &out->v[row], err))) {
+			kx_audit_events_release(out);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Room for the values of a built audit statement: the filter's (at most
+ * 10 + 2 * KX_LABELS_MAX) and the limit. */
+#define AUDIT_VALS (12 + 2 * KX_LABELS_MAX)
+
+struct built {
+	const char *v[AUDIT_VALS];
+	char num[4][24];
+	int n, nnum;
+};
+
+static void b_int(struct built *b, int64_t x)
+{
+	snprintf(b->num[b->nnum], sizeof(b->num[0]), "%lld", (long long)x);
+	b->v[b->n++] = b->num[b->nnum++];
+}
+
+/* Appends the WHERE clause of f to sql with $n placeholders, the values
+ * going to b. No value is ever part of the SQL text. */
+static int audit_where(struct kx_buf *sql, const struct kx_audit_filter *f, struct built *b)
+{
+	const char *const cols[] = {"actor", "client", "account", "platform",
+				    "lane",  "action", "target"};
+	const char *const vals[] = {f->actor, f->client, f->account, f->platform,
+				    f->lane,  f->action, f->target};
+	int rc = kx_buf_adds(sql, " WHERE true");
+
+	if (f->since != KX_TIME_UNSET) {
+		b_int(b, f->since);
+		rc |= kx_buf_addf(sql, " AND at >= $%d", b->n);
+	}
+	if (f->until != KX_TIME_UNSET) {
+		b_int(b, f->until);
+		rc |= kx_buf_addf(sql, " AND at < $%d", b->n);
+	}
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		if (!vals[i])
+			continue;
+		b->v[b->n++] = vals[i];
+		rc |= kx_buf_addf(sql, " AND %s = $%d", cols[i], b->n);
+	}
+	if (f->after_seq > 0) {
+		b_int(b, f->after_seq);
+		rc |= kx_buf_addf(sql, " AND seq > $%d", b->n);
+	}
+	for (size_t i = 0; i < f->labels.n && i < KX_LABELS_MAX; i++) {
+		b->v[b->n++] = f->labels.v[i].key;
+		b->v[b->n++] = f->labels.v[i].value;
+		rc |= kx_buf_addf(sql, " AND labels ->> $%d::text = $%d::text", b->n - 1, b->n);
+	}
+	return rc ? KX_ENOMEM : 0;
+}
+
+/* Runs a statement built for one call (not prepared) in t. */
+static int run_built(struct tx *t, const struct kx_buf *sql, const struct built *b,
+		     PGresult **out, struct kx_err *err)
+{
+	PGresult *res;
+	int rc;
+
+	*out = NULL;
+	if (t->failed)
+		return kx_err_set(err, KX_ESTORE,
+				  "database error: the transaction failed and can only be rolled back");
+	res = PQexecParams(t->c->pg, kx_buf_str(sql), b->n, NULL, b->v, NULL, NULL, 0);
+	if ((rc = check(t->c, res, PGRES_TUPLES_OK, err))) {
+		t->failed = true;
+		return rc;
+	}
+	*out = res;
+	return 0;
+}
+
+static int pg_audit_query(void *p, const struct kx_audit_filter *f, struct kx_audit_events *out,
+			  struct kx_err *err)
+{
+	struct tx *t = p;
+	struct built b = {0};
+	struct kx_buf sql;
+	PGresult *res = NULL;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	if (kx_buf_adds(&sql, "SELECT " AUDIT_COLS " FROM audit_events") ||
+	    audit_where(&sql, f, &b)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	b_int(&b, f->limit > 0 ? f->limit : 100);
+	if (kx_buf_addf(&sql, " ORDER BY seq %s LIMIT $%d", f->oldest_first ? "ASC" : "DESC",
+			b.n)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = run_built(t, &sql, &b, &res, err)))
+		goto out;
+	rc = read_audit_rows(res, out, err);
+out:
+	PQclear(res);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+static int pg_audit_page(void *p, int64_t after_seq, int limit, struct kx_audit_events *out,
+			 struct kx_err *err)
+{
+	static const char sql[] =
+		"SELECT " AUDIT_COLS " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	p_int(&pa, after_seq);
+	p_int(&pa, limit > 0 ? limit : 100);
+	if ((rc = run(t, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	rc = read_audit_rows(res, out, err);
+	PQclear(res);
+	return rc;
+}
+
+/* Runs a grouping query: SELECT action, target, content_hash, count,
+ * accounts, first_at, last_at … head + WHERE + tail; tail ends in
+ * "LIMIT $" and gets the limit's number. */
+static int audit_groups(struct tx *t, const char *head, const char *tail,
+			const struct kx_audit_filter *f, struct kx_audit_groups *out,
+			struct kx_err *err)
+{
+	struct built b = {0};
+	struct kx_buf sql;
+	PGresult *res = NULL;
+	int rc, n;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	if (kx_buf_adds(&sql, head) || audit_where(&sql, f, &b)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	b_int(&b, f->limit > 0 ? f->limit : 100);
+	if (kx_buf_addf(&sql, "%s%d", tail, b.n)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = run_built(t, &sql, &b, &res, err)))
+		goto out;
+	n = PQntuples(res);
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int row = 0; row < n; row++) {
+		struct kx_audit_group *g = &out->v[out->n++];
+		g->action = col_text(res, row, 0);
+		g->target = col_text(res, row, 1);
+		g->content_hash = col_text(res, row, 2);
+		g->count = col_int(res, row, 3);
+		g->accounts = col_int(res, row, 4);
+		g->first_at = col_int(res, row, 5);
+		g->last_at = col_int(res, row, 6);
+		if ((!g->action && !PQgetisnull(res, row, 0)) || !g->target ||
+		    (!g->content_hash && !PQgetisnull(res, row, 2))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			kx_audit_groups_release(out);
+			goto out;
+		}
+	}
+out:
+	PQclear(res);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+static int pg_audit_duplicates(void *p, const struct kx_audit_filter *f,
+			       struct kx_audit_groups *out, struct kx_err *err)
+{
+	return audit_groups(p,
+			    "SELECT action, target, content_hash, count(*), count(DISTINCT account), "
+			    "min(at), max(at) FROM audit_events",
+			    " AND target IS NOT NULL GROUP BY action, target, content_hash "
+			    "HAVING count(*) > 1 ORDER BY count(*) DESC, min(at), "
+			    "target COLLATE \"C\" LIMIT $",
+			    f, out, err);
+}
+
+static int pg_audit_recipients(void *p, const struct kx_audit_filter *f,
+			       struct kx_audit_groups *out, struct kx_err *err)
+{
+	return audit_groups(p,
+			    "SELECT NULL, target, NULL, count(*), count(DISTINCT account), min(at), "
+			    "max(at) FROM audit_events",
+			    " AND target IS NOT NULL GROUP BY target "
+			    "ORDER BY count(*) DESC, target COLLATE \"C\" LIMIT $",
+			    f, out, err);
+}
+
 /* ---- jobs ---- */
 
 static int pg_job_enqueue(void *p, const char *kind, const char *payload, kx_ms run_at,
@@ -1933,4 +2257,9 @@ const struct kx_store_backend kx_store_postgres = {
 	.singleton_try = pg_singleton_try,
 	.notify = pg_notify,
 	.subscribe = pg_subscribe,
+	.audit_append = pg_audit_append,
+	.audit_query = pg_audit_query,
+	.audit_page = pg_audit_page,
+	.audit_duplicates = pg_audit_duplicates,
+	.audit_recipients = pg_audit_recipients,
 };

@@ -1483,6 +1483,325 @@ static int sq_singleton_try(void *be, const char *name, bool *acquired, struct k
 	return 0;
 }
 
+/* ---- audit ---- */
+
+#define AUDIT_COLS                                                                             \
+	"seq, at, actor, client, account, platform, lane, action, target, content_hash, "     \
+	"outcome, trace_id, artifact_url, idempotency_key, labels, prev_hash, hash"
+
+static int sq_audit_append(void *p, struct kx_audit_event *ev, size_t n, struct kx_err *err)
+{
+	struct tx *t = p;
+	uint8_t head[KX_HASH_LEN];
+	bool linked = false;
+	struct kx_buf labels;
+	int64_t seq = 0;
+	int rc;
+
+	if (!t->write)
+		return kx_err_set(err, KX_ESTORE, "database error: audit append in a read transaction");
+	{
+		/* The writer lock is held for the whole transaction: nobody can
+		 * append between reading the head and linking after it. */
+		STMT(hd, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
+		rc = sqlite3_step(hd);
+		if (rc == SQLITE_ROW) {
+			seq = sqlite3_column_int64(hd, 0);
+			if (sqlite3_column_bytes(hd, 1) == KX_HASH_LEN) {
+				memcpy(head, sqlite3_column_blob(hd, 1), KX_HASH_LEN);
+				linked = true;
+			}
+		}
+		done(hd);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return db_error(t->c->db, rc, err);
+		if (seq > 0 && !linked)
+			return kx_err_set(err, KX_ESTORE, "database error: the audit chain head has no hash");
+	}
+	STMT(ins, "INSERT INTO audit_events (" AUDIT_COLS ") "
+		  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	kx_buf_init(&labels, 64 * 1024);
+	rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct kx_audit_event *e = &ev[i];
+		e->seq = ++seq;
+		if (kx_audit_chain(e, linked ? head : NULL)) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			break;
+		}
+		memcpy(head, e->hash, KX_HASH_LEN);
+		linked = true;
+		kx_buf_clear(&labels);
+		if (e->labels.n && kx_audit_labels_json(&e->labels, &labels)) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			break;
+		}
+		sqlite3_bind_int64(ins, 1, e->seq);
+		sqlite3_bind_int64(ins, 2, e->at);
+		for (size_t k = 0; k < KX_AUDIT_NFIELDS; k++) {
+			const char *v = kx_audit_field_value(e, k);
+			if (v)
+				sqlite3_bind_text(ins, (int)k + 3, v, -1, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(ins, (int)k + 3);
+		}
+		if (e->labels.n)
+			sqlite3_bind_text(ins, 15, kx_buf_str(&labels), (int)labels.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(ins, 15);
+		sqlite3_bind_blob(ins, 16, e->prev_hash, KX_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_blob(ins, 17, e->hash, KX_HASH_LEN, SQLITE_STATIC);
+		rc = step_done(t, ins, err);
+	}
+	kx_buf_release(&labels);
+	return rc;
+}
+
+/* Reads a row of AUDIT_COLS (from column 0) into e. */
+static int read_audit(sqlite3_stmt *st, struct kx_audit_event *e, struct kx_err *err)
+{
+	const char *labels = (const char *)sqlite3_column_text(st, 14);
+	int rc;
+
+	kx_audit_event_init(e);
+	e->seq = sqlite3_column_int64(st, 0);
+	e->at = sqlite3_column_int64(st, 1);
+	for (size_t k = 0; k < KX_AUDIT_NFIELDS; k++) {
+		int col = (int)k + 2;
+		if (sqlite3_column_type(st, col) != SQLITE_NULL &&
+		    !(*kx_audit_field(e, k) = col_text(st, col)))
+			return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	if (labels && (rc = kx_audit_labels_parse(labels, &e->labels, err)))
+		return rc;
+	/* A hash of the wrong size (only a hand-edited row has one) stays
+	 * zero, and verification reports it. */
+	if (sqlite3_column_bytes(st, 15) == KX_HASH_LEN)
+		memcpy(e->prev_hash, sqlite3_column_blob(st, 15), KX_HASH_LEN);
+	if (sqlite3_column_bytes(st, 16) == KX_HASH_LEN)
+		memcpy(e->hash, sqlite3_column_blob(st, 16), KX_HASH_LEN);
+	return 0;
+}
+
+/* Steps st to the end, reading each row into a new element of out. */
+static int read_audit_rows(struct tx *t, sqlite3_stmt *st, struct kx_audit_events *out,
+			   struct kx_err *err)
+{
+	size_t cap = 0;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct kx_audit_event *np = realloc(out->v, nc * sizeof(*np));
+			if (!np) {
+				rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+				goto fail;
+			}
+			out->v = np;
+			cap = nc;
+		}
+		out->n++;
+		if ((rc = read_audit(st, &out->v[out->n - 1], err)))
+			goto fail;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = db_error(t->c->db, rc, err);
+		goto fail;
+	}
+	return 0;
+fail:
+	kx_audit_events_release(out);
+	return rc;
+}
+
+/* One bound value of a built statement. */
+struct bindv {
+	const char *s; /* NULL: the integer i */
+	int64_t i;
+};
+
+/* Appends the WHERE clause of f to sql and its values to b (room for
+ * 12 + 2 * KX_LABELS_MAX). Values are never part of the SQL text. */
+static int audit_where(struct kx_buf *sql, const struct kx_audit_filter *f, struct bindv *b,
+		       int *nb)
+{
+	const char *const cols[] = {"actor", "client", "account", "platform",
+				    "lane",  "action", "target"};
+	const char *const vals[] = {f->actor, f->client, f->account, f->platform,
+				    f->lane,  f->action, f->target};
+	int rc = kx_buf_adds(sql, " WHERE 1=1");
+
+	if (f->since != KX_TIME_UNSET) {
+		rc |= kx_buf_adds(sql, " AND at >= ?");
+		b[(*nb)++] = (struct bindv){NULL, f->since};
+	}
+	if (f->until != KX_TIME_UNSET) {
+		rc |= kx_buf_adds(sql, " AND at < ?");
+		b[(*nb)++] = (struct bindv){NULL, f->until};
+	}
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		if (!vals[i])
+			continue;
+		rc |= kx_buf_addf(sql, " AND %s = ?", cols[i]);
+		b[(*nb)++] = (struct bindv){vals[i], 0};
+	}
+	if (f->after_seq > 0) {
+		rc |= kx_buf_adds(sql, " AND seq > ?");
+		b[(*nb)++] = (struct bindv){NULL, f->after_seq};
+	}
+	/* Label keys are [a-z0-9_.-]: quoted, they are a safe JSON path. */
+	for (size_t i = 0; i < f->labels.n && i < KX_LABELS_MAX; i++) {
+		rc |= kx_buf_adds(sql, " AND json_extract(labels, '$.\"' || ? || '\"') = ?");
+		b[(*nb)++] = (struct bindv){f->labels.v[i].key, 0};
+		b[(*nb)++] = (struct bindv){f->labels.v[i].value, 0};
+	}
+	return rc ? KX_ENOMEM : 0;
+}
+
+#define AUDIT_BINDS (12 + 2 * KX_LABELS_MAX)
+
+/* Prepares sql (built for one call) and binds b[0..nb) and then limit. */
+static int prepare_built(struct tx *t, const struct kx_buf *sql, const struct bindv *b, int nb,
+			 int limit, sqlite3_stmt **st, struct kx_err *err)
+{
+	if (sqlite3_prepare_v2(t->c->db, kx_buf_str(sql), -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return db_error(t->c->db, SQLITE_ERROR, err);
+	}
+	for (int i = 0; i < nb; i++) {
+		if (b[i].s)
+			sqlite3_bind_text(*st, i + 1, b[i].s, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_int64(*st, i + 1, b[i].i);
+	}
+	sqlite3_bind_int(*st, nb + 1, limit > 0 ? limit : 100);
+	return 0;
+}
+
+static int sq_audit_query(void *p, const struct kx_audit_filter *f, struct kx_audit_events *out,
+			  struct kx_err *err)
+{
+	struct tx *t = p;
+	struct bindv b[AUDIT_BINDS];
+	struct kx_buf sql;
+	sqlite3_stmt *st = NULL;
+	int nb = 0, rc;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	if (kx_buf_adds(&sql, "SELECT " AUDIT_COLS " FROM audit_events") ||
+	    audit_where(&sql, f, b, &nb) ||
+	    kx_buf_addf(&sql, " ORDER BY seq %s LIMIT ?", f->oldest_first ? "ASC" : "DESC")) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = prepare_built(t, &sql, b, nb, f->limit, &st, err)))
+		goto out;
+	rc = read_audit_rows(t, st, out, err);
+out:
+	sqlite3_finalize(st);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+static int sq_audit_page(void *p, int64_t after_seq, int limit, struct kx_audit_events *out,
+			 struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?");
+	sqlite3_bind_int64(st, 1, after_seq);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
+	rc = read_audit_rows(t, st, out, err);
+	done(st);
+	return rc;
+}
+
+/* Runs a grouping query: SELECT action, target, content_hash, count,
+ * accounts, first_at, last_at … */
+static int audit_groups(struct tx *t, const char *head, const char *tail,
+			const struct kx_audit_filter *f, struct kx_audit_groups *out,
+			struct kx_err *err)
+{
+	struct bindv b[AUDIT_BINDS];
+	struct kx_buf sql;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int nb = 0, rc;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	if (kx_buf_adds(&sql, head) || audit_where(&sql, f, b, &nb) || kx_buf_adds(&sql, tail)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = prepare_built(t, &sql, b, nb, f->limit, &st, err)))
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kx_audit_group *g;
+		if (out->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct kx_audit_group *np = realloc(out->v, nc * sizeof(*np));
+			if (!np)
+				goto nomem;
+			out->v = np;
+			cap = nc;
+		}
+		g = &out->v[out->n++];
+		g->action = col_text(st, 0);
+		g->target = col_text(st, 1);
+		g->content_hash = col_text(st, 2);
+		g->count = sqlite3_column_int64(st, 3);
+		g->accounts = sqlite3_column_int64(st, 4);
+		g->first_at = sqlite3_column_int64(st, 5);
+		g->last_at = sqlite3_column_int64(st, 6);
+		if ((!g->action && sqlite3_column_type(st, 0) != SQLITE_NULL) || !g->target ||
+		    (!g->content_hash && sqlite3_column_type(st, 2) != SQLITE_NULL))
+			goto nomem;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = db_error(t->c->db, rc, err);
+		kx_audit_groups_release(out);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+nomem:
+	rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+	kx_audit_groups_release(out);
+out:
+	sqlite3_finalize(st);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+static int sq_audit_duplicates(void *p, const struct kx_audit_filter *f,
+			       struct kx_audit_groups *out, struct kx_err *err)
+{
+	return audit_groups(p,
+			    "SELECT action, target, content_hash, count(*), count(DISTINCT account), "
+			    "min(at), max(at) FROM audit_events",
+			    " AND target IS NOT NULL GROUP BY action, target, content_hash "
+			    "HAVING count(*) > 1 ORDER BY count(*) DESC, min(at), target LIMIT ?",
+			    f, out, err);
+}
+
+static int sq_audit_recipients(void *p, const struct kx_audit_filter *f,
+			       struct kx_audit_groups *out, struct kx_err *err)
+{
+	return audit_groups(p,
+			    "SELECT NULL, target, NULL, count(*), count(DISTINCT account), min(at), "
+			    "max(at) FROM audit_events",
+			    " AND target IS NOT NULL GROUP BY target "
+			    "ORDER BY count(*) DESC, target LIMIT ?",
+			    f, out, err);
+}
+
 /* ---- change feed ---- */
 
 static int sq_notify(void *p, const char *topic, const char *payload, struct kx_err *err)
@@ -1545,4 +1864,9 @@ const struct kx_store_backend kx_store_sqlite = {
 	.singleton_try = sq_singleton_try,
 	.notify = sq_notify,
 	.subscribe = sq_subscribe,
+	.audit_append = sq_audit_append,
+	.audit_query = sq_audit_query,
+	.audit_page = sq_audit_page,
+	.audit_duplicates = sq_audit_duplicates,
+	.audit_recipients = sq_audit_recipients,
 };
