@@ -61,6 +61,7 @@ struct be {
 	bool ckpt_running;
 	bool ckpt_stop;
 	int wal_frames; /* frames in the log after the last commit */
+	int ckpt_at;    /* wal_frames when the last checkpoint ran */
 	pthread_mutex_t clock;
 	pthread_cond_t cwake;
 	/* change feed: one process, so delivery is a direct call after commit */
@@ -75,6 +76,9 @@ struct be {
 /* Frames in the WAL before the checkpointer is woken early. */
 #define CKPT_FRAMES 1000
 #define CKPT_INTERVAL_MS 1000
+/* Past this many frames the log is restarted from its beginning, so it
+ * cannot grow without bound under constant writes (see checkpointer). */
+#define CKPT_RESTART_FRAMES 4000
 
 struct tx {
 	struct be *be;
@@ -153,7 +157,12 @@ static int conn_open(struct conn *c, const char *path, bool readonly, struct kx_
 	sqlite3_extended_result_codes(c->db, 1);
 	if (!readonly && (rc = exec(c->db, "PRAGMA journal_mode=WAL", err)))
 		return rc;
-	return exec(c->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err);
+	/* temp_store=MEMORY: statement journals inside savepoints (group commit)
+	 * would otherwise be temporary files, opened and written per statement. */
+	return exec(c->db,
+		    "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+		    "PRAGMA journal_size_limit=67108864;",
+		    err);
 }
 
 static void conn_close(struct conn *c)
@@ -231,11 +240,44 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	(void)db;
 	(void)name;
 	pthread_mutex_lock(&be->clock);
+	/* `frames` counts the whole log, which only starts over when a writer
+	 * finds it fully checkpointed; wake the checkpointer for what came
+	 * since its last run, not for the log's size (that would checkpoint,
+	 * and then restart the log with an extra fsync, on every commit). */
+	if (frames < be->ckpt_at)
+		be->ckpt_at = 0;
 	be->wal_frames = frames;
-	if (frames >= CKPT_FRAMES)
+	if (frames - be->ckpt_at >= CKPT_FRAMES)
 		pthread_cond_signal(&be->cwake);
 	pthread_mutex_unlock(&be->clock);
 	return SQLITE_OK;
+}
+
+/* Under constant writes a PASSIVE checkpoint is never complete when the
+ * next writer starts, and SQLite only starts the log over then: it would
+ * grow forever. When it is long, wait for a moment between batches (the
+ * writer lock held, no batch open) and RESTART it: the PASSIVE run just
+ * before has copied nearly everything, so this pause is short. */
+static void restart_log_if_long(struct be *be)
+{
+	int frames;
+	pthread_mutex_lock(&be->clock);
+	frames = be->wal_frames;
+	pthread_mutex_unlock(&be->clock);
+	if (frames < CKPT_RESTART_FRAMES)
+		return;
+	pthread_mutex_lock(&be->wlock);
+	pthread_mutex_lock(&be->glock);
+	bool idle = !be->open_batch;
+	pthread_mutex_unlock(&be->glock);
+	if (idle) {
+		sqlite3_wal_checkpoint_v2(be->writer.db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		pthread_mutex_lock(&be->clock);
+		be->ckpt_at = 0;
+		be->wal_frames = 0;
+		pthread_mutex_unlock(&be->clock);
+	}
+	pthread_mutex_unlock(&be->wlock);
 }
 
 static void *checkpointer(void *arg)
@@ -246,16 +288,17 @@ static void *checkpointer(void *arg)
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += CKPT_INTERVAL_MS / 1000;
-		if (be->wal_frames < CKPT_FRAMES)
+		if (be->wal_frames - be->ckpt_at < CKPT_FRAMES)
 			pthread_cond_timedwait(&be->cwake, &be->clock, &ts);
 		if (be->ckpt_stop)
 			break;
-		if (be->wal_frames == 0)
-			continue;
-		be->wal_frames = 0;
+		if (be->wal_frames <= be->ckpt_at)
+			continue; /* nothing new since the last run */
+		be->ckpt_at = be->wal_frames;
 		pthread_mutex_unlock(&be->clock);
 		/* PASSIVE: copies what it can without blocking the writer. */
 		sqlite3_wal_checkpoint_v2(be->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		restart_log_if_long(be);
 		pthread_mutex_lock(&be->clock);
 	}
 	pthread_mutex_unlock(&be->clock);
