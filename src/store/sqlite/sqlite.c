@@ -13,6 +13,7 @@
  */
 #include "store/migrate.h"
 #include "store/store.h"
+#include "lib/array.h"
 #include "lib/buf.h"
 #include "lib/time.h"
 
@@ -980,15 +981,9 @@ static int sq_incident_list(void *p, const struct kx_incident_filter *f,
 	}
 	sqlite3_bind_int(st, bi++, f->limit > 0 ? f->limit : 100);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **np = realloc(ids, nc * sizeof(*np));
-			if (!np) {
-				rc = kx_err_set(err, KX_ENOMEM, "out of memory");
-				goto out;
-			}
-			ids = np;
-			cap = nc;
+		if (kx_array_grow(&ids, &cap, n + 1, sizeof(*ids))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto out;
 		}
 		if (!(ids[n] = col_text(st, 0))) {
 			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
@@ -1053,14 +1048,8 @@ static int sq_timeline_list(void *p, const char *incident, struct kx_timeline *o
 	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct kx_timeline_entry *e;
-		if (out->n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct kx_timeline_entry *np = realloc(out->v, nc * sizeof(*np));
-			if (!np)
-				goto nomem;
-			out->v = np;
-			cap = nc;
-		}
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v)))
+			goto nomem;
 		e = &out->v[out->n++];
 		e->id = sqlite3_column_int64(st, 0);
 		e->at = sqlite3_column_int64(st, 1);
@@ -1183,14 +1172,8 @@ static int sq_action_item_list(void *p, const char *incident, struct kx_action_i
 	out->n = 0;
 	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (out->n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct kx_action_item *np = realloc(out->v, nc * sizeof(*np));
-			if (!np)
-				goto nomem;
-			out->v = np;
-			cap = nc;
-		}
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v)))
+			goto nomem;
 		read_item(st, &out->v[out->n]);
 		out->n++;
 		if (!out->v[out->n - 1].title)
@@ -1331,15 +1314,9 @@ static int sq_token_list(void *p, struct kx_tokens *out, struct kx_err *err)
 	out->v = NULL;
 	out->n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (out->n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct kx_token *np = realloc(out->v, nc * sizeof(*np));
-			if (!np) {
-				rc = kx_err_set(err, KX_ENOMEM, "out of memory");
-				goto fail;
-			}
-			out->v = np;
-			cap = nc;
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto fail;
 		}
 		out->n++;
 		if ((rc = read_token(t, st, &out->v[out->n - 1], err)))
@@ -1433,14 +1410,8 @@ static int claim_fn(struct tx *t, void *arg, struct kx_err *err)
 	sqlite3_bind_int(st, 4, a->max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct kx_job *j;
-		if (a->out->n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct kx_job *np = realloc(a->out->v, nc * sizeof(*np));
-			if (!np)
-				goto nomem;
-			a->out->v = np;
-			cap = nc;
-		}
+		if (kx_array_grow(&a->out->v, &cap, a->out->n + 1, sizeof(*a->out->v)))
+			goto nomem;
 		j = &a->out->v[a->out->n++];
 		j->id = sqlite3_column_int64(st, 0);
 		j->kind = col_text(st, 1);
@@ -1636,15 +1607,9 @@ static int read_audit_rows(struct tx *t, sqlite3_stmt *st, struct kx_audit_event
 	out->v = NULL;
 	out->n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (out->n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct kx_audit_event *np = realloc(out->v, nc * sizeof(*np));
-			if (!np) {
-				rc = kx_err_set(err, KX_ENOMEM, "out of memory");
-				goto fail;
-			}
-			out->v = np;
-			cap = nc;
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto fail;
 		}
 		out->n++;
 		if ((rc = read_audit(st, &out->v[out->n - 1], err)))
@@ -1787,14 +1752,8 @@ static int audit_groups(struct tx *t, const char *head, const char *tail,
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct kx_audit_group *g;
-		if (out->n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct kx_audit_group *np = realloc(out->v, nc * sizeof(*np));
-			if (!np)
-				goto nomem;
-			out->v = np;
-			cap = nc;
-		}
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v)))
+			goto nomem;
 		g = &out->v[out->n++];
 		g->action = col_text(st, 0);
 		g->target = col_text(st, 1);
