@@ -1,8 +1,11 @@
 /* klaxond — the Klaxon daemon: HTTP API in front of the incident store. */
 #include "core/config.h"
+#include "engine/outbox.h"
 #include "http/server.h"
 #include "lib/log.h"
 #include "lib/secret.h"
+#include "service/detect.h"
+#include "service/guard.h"
 #include "service/tokens.h"
 #include "store/store.h"
 
@@ -226,6 +229,11 @@ static int persist_token(const char *secret, void *arg)
 	return 0;
 }
 
+static void wake_streams(void *arg)
+{
+	kx_server_wake_streams(arg);
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = {0};
@@ -233,6 +241,7 @@ int main(int argc, char **argv)
 	struct kx_err err = {0};
 	struct kx_store *store = NULL;
 	struct kx_server *srv = NULL;
+	struct kx_engine *engine = NULL;
 	struct kx_app app = {0};
 	struct kx_server_opts so;
 	struct persist_arg pa;
@@ -301,6 +310,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "klaxond: cannot set up the token cache: %s\n", err.msg);
 		goto out;
 	}
+	if (kx_detect_rt_new(&app, &app.detect, &err)) {
+		fprintf(stderr, "klaxond: %s\n", err.msg);
+		goto out;
+	}
+
+	if (kx_gate_rt_new(&app, &app.gate, &err)) {
+		fprintf(stderr, "klaxond: cannot start the gate: %s\n", err.msg);
+		goto out;
+	}
 
 	snprintf(pa.path, sizeof(pa.path), "%s/admin.token", cfg.data_dir);
 	if (kx_svc_token_bootstrap(&app, kx_now_ms(), persist_token, &pa, &created, &err)) {
@@ -326,6 +344,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "klaxond: %s\n", err.msg);
 		goto out;
 	}
+	if (kx_engine_start(&app, &engine, &err)) {
+		fprintf(stderr, "klaxond: %s\n", err.msg);
+		goto out;
+	}
+	/* A new gate snapshot is news for every switch stream. */
+	kx_gate_rt_listen(app.gate, wake_streams, srv);
 	redact_url(dburl, shown, sizeof(shown));
 	kx_log(KX_LOG_INFO, "listening on http://%s%s%s:%u (store %s, started in %lld ms)",
 	       strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
@@ -338,9 +362,12 @@ int main(int argc, char **argv)
 		kx_log(KX_LOG_INFO, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;
 out:
+	kx_engine_stop(engine);
 	kx_server_stop(srv);
+	kx_gate_rt_free(app.gate);
 	kx_store_free(store);
 	kx_token_cache_free(app.tokens);
+	kx_detect_rt_free(app.detect);
 	kx_config_release(&cfg);
 	return rc;
 }

@@ -1,4 +1,7 @@
 #include "core/config.h"
+#include "core/gate.h"
+#include "core/guard.h"
+#include "core/selector.h"
 #include "core/text.h"
 #include "lib/buf.h"
 
@@ -93,8 +96,61 @@ static void severities_release(struct kx_config *cfg)
 	cfg->nseverities = 0;
 }
 
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void channel_release(struct kx_channel *ch)
+{
+	free(ch->name);
+	free(ch->url);
+	free(ch->secret);
+	strv_free(ch->events, ch->nevents);
+	free(ch->selector);
+	memset(ch, 0, sizeof(*ch));
+}
+
+static void detection_release(struct kx_detection *d)
+{
+	free(d->name);
+	free(d->selector);
+	free(d->per);
+	free(d->severity);
+	free(d->type);
+	free(d->title);
+	strv_free(d->contain_by, d->ncontain_by);
+	memset(d, 0, sizeof(*d));
+}
+
+const char *kx_channel_kind_name(enum kx_channel_kind k)
+{
+	return k == KX_CHANNEL_SLACK ? "slack" : "webhook";
+}
+
+const struct kx_channel *kx_config_channel(const struct kx_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nchannels; i++)
+		if (!strcmp(cfg->channels[i].name, name))
+			return &cfg->channels[i];
+	return NULL;
+}
+
 void kx_config_release(struct kx_config *cfg)
 {
+	for (size_t i = 0; i < cfg->nchannels; i++)
+		channel_release(&cfg->channels[i]);
+	free(cfg->channels);
+	for (size_t i = 0; i < cfg->gate.ncaps; i++) {
+		free(cfg->gate.caps[i].id);
+		free(cfg->gate.caps[i].spec);
+	}
+	free(cfg->gate.caps);
+	for (size_t i = 0; i < cfg->ndetections; i++)
+		detection_release(&cfg->detections[i]);
+	free(cfg->detections);
 	free(cfg->listen);
 	free(cfg->data_dir);
 	free(cfg->db);
@@ -115,6 +171,11 @@ int kx_config_init(struct kx_config *cfg)
 	cfg->listen = strdup("127.0.0.1:8080");
 	cfg->data_dir = strdup("./var");
 	cfg->max_body_bytes = 1 << 20;
+	cfg->gate.dedupe_window = KX_GATE_DEDUPE_DEFAULT;
+	cfg->gate.approval_ttl = 3600000;
+	cfg->gate.ramp_floor = 1;
+	cfg->gate.ramp_peak = 60;
+	cfg->gate.ramp_window = 60000;
 	cfg->severities = calloc(ns, sizeof(*cfg->severities));
 	cfg->types = calloc(nt, sizeof(*cfg->types));
 	if (!cfg->listen || !cfg->data_dir || !cfg->severities || !cfg->types)
@@ -464,6 +525,384 @@ static int parse_types(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
 	return 0;
 }
 
+/* ---- channels, gate, detections ---- */
+
+/* A list of names: a sequence of scalars, or one scalar. */
+static int get_strv(struct ctx *c, yaml_node_t *n, const char *key, char ***out, size_t *nout)
+{
+	size_t cnt = 0;
+	char **v;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		char *one = NULL;
+		int rc = get_string(c, n, key, &one);
+		if (rc)
+			return rc;
+		if (!(v = calloc(1, sizeof(*v)))) {
+			free(one);
+			return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		}
+		v[0] = one;
+		strv_free(*out, *nout);
+		*out = v;
+		*nout = 1;
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return at(c, n, "'%s': expected a list", key);
+	cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (cnt > 64)
+		return at(c, n, "'%s': at most 64 entries", key);
+	if (!(v = calloc(cnt ? cnt : 1, sizeof(*v))))
+		return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+	for (size_t i = 0; i < cnt; i++) {
+		yaml_node_t *it = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
+		int rc = it ? get_string(c, it, key, &v[i]) : at(c, n, "'%s': bad entry", key);
+		if (rc) {
+			strv_free(v, cnt);
+			return rc;
+		}
+	}
+	strv_free(*out, *nout);
+	*out = v;
+	*nout = cnt;
+	return 0;
+}
+
+static int lower_name_check(struct ctx *c, yaml_node_t *n, const char *what, const char *s)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len > 64)
+		return at(c, n, "%s name must be 1 to 64 characters", what);
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return at(c, n, "%s name '%.64s' may only use a-z, 0-9, '_' and '-'", what, s);
+	}
+	return 0;
+}
+
+static int get_selector(struct ctx *c, yaml_node_t *n, const char *key, char **dst)
+{
+	struct kx_selector sel;
+	struct kx_err e = {0};
+	struct kx_buf b;
+	int rc = get_string(c, n, key, dst);
+	if (rc)
+		return rc;
+	kx_selector_init(&sel);
+	if (kx_selector_parse(&sel, *dst, &e)) {
+		kx_selector_release(&sel);
+		return at(c, n, "'%s': %s", key, e.msg);
+	}
+	/* keep the canonical form */
+	kx_buf_init(&b, 0);
+	rc = kx_selector_format(&sel, &b);
+	kx_selector_release(&sel);
+	if (rc)
+		return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+	free(*dst);
+	*dst = kx_buf_take(&b, NULL);
+	return *dst ? 0 : kx_err_set(c->err, KX_ENOMEM, "out of memory");
+}
+
+static int channel_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_channel *ch = arg;
+	int rc;
+	if (!strcmp(key, "name")) {
+		rc = get_string(c, v, key, &ch->name);
+		return rc ? rc : lower_name_check(c, v, "channel", ch->name);
+	}
+	if (!strcmp(key, "type")) {
+		const char *t;
+		if ((rc = scalar(c, v, key, &t)))
+			return rc;
+		if (!strcmp(t, "webhook"))
+			ch->kind = KX_CHANNEL_WEBHOOK;
+		else if (!strcmp(t, "slack") || !strcmp(t, "mattermost"))
+			ch->kind = KX_CHANNEL_SLACK;
+		else
+			return at(c, v, "'type': expected webhook, slack or mattermost, got '%.64s'", t);
+		return 0;
+	}
+	if (!strcmp(key, "url")) {
+		if ((rc = get_string(c, v, key, &ch->url)))
+			return rc;
+		if (strncmp(ch->url, "http://", 7) && strncmp(ch->url, "https://", 8))
+			return at(c, v, "'url': must start with http:// or https://");
+		return 0;
+	}
+	if (!strcmp(key, "secret"))
+		return get_string(c, v, key, &ch->secret);
+	if (!strcmp(key, "events"))
+		return get_strv(c, v, key, &ch->events, &ch->nevents);
+	if (!strcmp(key, "selector"))
+		return get_selector(c, v, key, &ch->selector);
+	if (!strcmp(key, "timeout")) {
+		if ((rc = get_duration(c, v, key, &ch->timeout)))
+			return rc;
+		if (ch->timeout <= 0 || ch->timeout > 300000)
+			return at(c, v, "'timeout': must be above zero and at most 5m");
+		return 0;
+	}
+	return unknown_key(c, v, key, "a channel");
+}
+
+static int parse_channels(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'channels': expected a list of channels");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct kx_channel ch = {0}, *p;
+		int rc;
+		ch.timeout = 5000;
+		rc = each_pair(c, item, "a channel", channel_pair, &ch);
+		if (!rc && !ch.name)
+			rc = at(c, item, "channel has no 'name'");
+		if (!rc && !ch.url)
+			rc = at(c, item, "channel '%s' has no 'url'", ch.name);
+		if (!rc && kx_config_channel(cfg, ch.name))
+			rc = at(c, item, "channel '%s' is defined twice", ch.name);
+		if (!rc && cfg->nchannels >= 64)
+			rc = at(c, item, "too many channels (at most 64)");
+		if (!rc && !(p = realloc(cfg->channels, (cfg->nchannels + 1) * sizeof(*p))))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (rc) {
+			channel_release(&ch);
+			return rc;
+		}
+		cfg->channels = p;
+		cfg->channels[cfg->nchannels++] = ch;
+	}
+	return 0;
+}
+
+static int cap_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_cap_config *cap = arg;
+	if (!strcmp(key, "id"))
+		return get_string(c, v, key, &cap->id);
+	if (!strcmp(key, "spec"))
+		return get_string(c, v, key, &cap->spec);
+	return unknown_key(c, v, key, "a cap");
+}
+
+static int parse_caps(struct ctx *c, struct kx_gate_config *g, yaml_node_t *seq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'caps': expected a list of {id, spec}");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct kx_cap_config cap = {0}, *p = NULL;
+		struct kx_gate_cap parsed;
+		struct kx_err e = {0};
+		int rc = each_pair(c, item, "a cap", cap_pair, &cap);
+		if (!rc && (!cap.id || !cap.spec))
+			rc = at(c, item, "a cap needs 'id' and 'spec'");
+		if (!rc && kx_cap_id_check(cap.id, &e))
+			rc = at(c, item, "%s", e.msg);
+		for (size_t i = 0; !rc && i < g->ncaps; i++)
+			if (!strcmp(g->caps[i].id, cap.id))
+				rc = at(c, item, "cap '%s' is defined twice", cap.id);
+		if (!rc) {
+			kx_gate_cap_init(&parsed);
+			if (kx_gate_cap_parse(&parsed, cap.spec, &e))
+				rc = at(c, item, "cap '%s': %s", cap.id, e.msg);
+			kx_gate_cap_release(&parsed);
+		}
+		if (!rc && g->ncaps >= 10000)
+			rc = at(c, item, "too many caps (at most 10000)");
+		if (!rc && !(p = realloc(g->caps, (g->ncaps + 1) * sizeof(*p))))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (rc) {
+			free(cap.id);
+			free(cap.spec);
+			return rc;
+		}
+		g->caps = p;
+		g->caps[g->ncaps++] = cap;
+	}
+	return 0;
+}
+
+static int gate_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_gate_config *g = arg;
+	long long n;
+	int rc;
+	if (!strcmp(key, "dedupe_window")) {
+		if ((rc = get_duration(c, v, key, &g->dedupe_window)))
+			return rc;
+		if (g->dedupe_window < 0 || g->dedupe_window > KX_GATE_WINDOW_MAX)
+			return at(c, v, "'dedupe_window': must be 0 (off) to 366d");
+		return 0;
+	}
+	if (!strcmp(key, "approval_ttl")) {
+		if ((rc = get_duration(c, v, key, &g->approval_ttl)))
+			return rc;
+		if (g->approval_ttl <= 0 || g->approval_ttl > KX_GATE_WINDOW_MAX)
+			return at(c, v, "'approval_ttl': must be above zero and at most 366d");
+		return 0;
+	}
+	if (!strcmp(key, "ramp_floor") || !strcmp(key, "ramp_peak")) {
+		if ((rc = get_uint(c, v, key, key[5] == 'f' ? 0 : 1, KX_GATE_LIMIT_MAX, &n)))
+			return rc;
+		*(key[5] == 'f' ? &g->ramp_floor : &g->ramp_peak) = (uint32_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "ramp_window")) {
+		if ((rc = get_duration(c, v, key, &g->ramp_window)))
+			return rc;
+		if (g->ramp_window <= 0 || g->ramp_window > KX_GATE_WINDOW_MAX)
+			return at(c, v, "'ramp_window': must be above zero and at most 366d");
+		return 0;
+	}
+	if (!strcmp(key, "caps"))
+		return parse_caps(c, g, v);
+	return unknown_key(c, v, key, "'gate'");
+}
+
+static int detection_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_detection *d = arg;
+	long long n;
+	int rc;
+	if (!strcmp(key, "name")) {
+		rc = get_string(c, v, key, &d->name);
+		return rc ? rc : lower_name_check(c, v, "detection", d->name);
+	}
+	if (!strcmp(key, "kind")) {
+		const char *t;
+		if ((rc = scalar(c, v, key, &t)))
+			return rc;
+		if (!strcmp(t, "rate"))
+			d->kind = KX_DETECT_RATE;
+		else if (!strcmp(t, "duplicates"))
+			d->kind = KX_DETECT_DUPLICATES;
+		else
+			return at(c, v, "'kind': expected rate or duplicates, got '%.64s'", t);
+		return 0;
+	}
+	if (!strcmp(key, "selector"))
+		return get_selector(c, v, key, &d->selector);
+	if (!strcmp(key, "per")) {
+		struct kx_err e = {0};
+		if ((rc = get_string(c, v, key, &d->per)))
+			return rc;
+		if (kx_label_key_check(d->per, &e))
+			return at(c, v, "'per': %s", e.msg);
+		return 0;
+	}
+	if (!strcmp(key, "threshold")) {
+		if ((rc = get_uint(c, v, key, 1, KX_GATE_LIMIT_MAX, &n)))
+			return rc;
+		d->threshold = (uint32_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "window")) {
+		if ((rc = get_duration(c, v, key, &d->window)))
+			return rc;
+		if (d->window <= 0 || d->window > 86400000LL)
+			return at(c, v, "'window': must be above zero and at most 1d");
+		return 0;
+	}
+	if (!strcmp(key, "severity"))
+		return get_string(c, v, key, &d->severity);
+	if (!strcmp(key, "type"))
+		return get_string(c, v, key, &d->type);
+	if (!strcmp(key, "title"))
+		return get_string(c, v, key, &d->title);
+	if (!strcmp(key, "contain")) {
+		const char *t;
+		if ((rc = scalar(c, v, key, &t)))
+			return rc;
+		d->contain = true;
+		if (!strcmp(t, "block"))
+			d->contain_mode = KX_CONTAIN_BLOCK;
+		else if (!strcmp(t, "approve"))
+			d->contain_mode = KX_CONTAIN_APPROVE;
+		else if (!strcmp(t, "read_only"))
+			d->contain_mode = KX_CONTAIN_READ_ONLY;
+		else if (!strcmp(t, "none") || !strcmp(t, "false") || !strcmp(t, "no"))
+			d->contain = false;
+		else
+			return at(c, v, "'contain': expected block, approve, read_only or none, got '%.64s'",
+				  t);
+		return 0;
+	}
+	if (!strcmp(key, "contain_by")) {
+		struct kx_err e = {0};
+		if ((rc = get_strv(c, v, key, &d->contain_by, &d->ncontain_by)))
+			return rc;
+		for (size_t i = 0; i < d->ncontain_by; i++)
+			if (kx_label_key_check(d->contain_by[i], &e))
+				return at(c, v, "'contain_by': %s", e.msg);
+		return 0;
+	}
+	if (!strcmp(key, "contain_for")) {
+		if ((rc = get_duration(c, v, key, &d->contain_for)))
+			return rc;
+		if (d->contain_for < 0 || d->contain_for > KX_GATE_WINDOW_MAX)
+			return at(c, v, "'contain_for': must be 0 (until cleared) to 366d");
+		return 0;
+	}
+	return unknown_key(c, v, key, "a detection");
+}
+
+static int parse_detections(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'detections': expected a list of rules");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct kx_detection d = {0}, *p = NULL;
+		int rc = each_pair(c, item, "a detection", detection_pair, &d);
+		if (!rc && !d.name)
+			rc = at(c, item, "detection has no 'name'");
+		if (!rc && (!d.threshold || !d.window))
+			rc = at(c, item, "detection '%s' needs 'threshold' and 'window'", d.name);
+		if (!rc && !d.severity)
+			rc = at(c, item, "detection '%s' needs 'severity'", d.name);
+		for (size_t i = 0; !rc && i < cfg->ndetections; i++)
+			if (!strcmp(cfg->detections[i].name, d.name))
+				rc = at(c, item, "detection '%s' is defined twice", d.name);
+		if (!rc && !d.selector && !(d.selector = strdup("")))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (!rc && cfg->ndetections >= 256)
+			rc = at(c, item, "too many detections (at most 256)");
+		if (!rc && !(p = realloc(cfg->detections, (cfg->ndetections + 1) * sizeof(*p))))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (rc) {
+			detection_release(&d);
+			return rc;
+		}
+		d.contain_mode = d.contain ? d.contain_mode : KX_CONTAIN_BLOCK;
+		cfg->detections = p;
+		cfg->detections[cfg->ndetections++] = d;
+	}
+	return 0;
+}
+
+/* Checks that need the whole file: a detection's severity and type must be
+ * configured, whichever order the sections came in. */
+static int check_detections(struct ctx *c, struct kx_config *cfg, yaml_node_t *root)
+{
+	for (size_t i = 0; i < cfg->ndetections; i++) {
+		struct kx_detection *d = &cfg->detections[i];
+		if (!kx_config_severity(cfg, d->severity))
+			return at(c, root, "detection '%s': unknown severity '%.32s'", d->name,
+				  d->severity);
+		if (d->type && !kx_config_type(cfg, d->type))
+			return at(c, root, "detection '%s': unknown type '%.32s'", d->name, d->type);
+	}
+	return 0;
+}
+
 static int top_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
 {
 	struct kx_config *cfg = arg;
@@ -494,6 +933,12 @@ static int top_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
 		return parse_severities(c, cfg, v);
 	if (!strcmp(key, "types"))
 		return parse_types(c, cfg, v);
+	if (!strcmp(key, "channels"))
+		return parse_channels(c, cfg, v);
+	if (!strcmp(key, "gate"))
+		return each_pair(c, v, "'gate'", gate_pair, &cfg->gate);
+	if (!strcmp(key, "detections"))
+		return parse_detections(c, cfg, v);
 	return unknown_key(c, v, key, "the configuration");
 }
 
@@ -524,6 +969,8 @@ int kx_config_parse(struct kx_config *cfg, const char *text, size_t len, const c
 		       !strcmp((const char *)root->data.scalar.value, "~") ||
 		       !strcmp((const char *)root->data.scalar.value, "null"))))
 		rc = each_pair(&c, root, "the configuration", top_pair, cfg);
+	if (!rc && root)
+		rc = check_detections(&c, cfg, root);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	return rc;

@@ -4,22 +4,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[] = {"none", "viewer", "responder", "admin"};
+static const char *const names[] = {"none", "viewer", "responder", "admin", "automation"};
 
 const char *kx_access_name(enum kx_access a)
 {
-	return (unsigned)a < 4 ? names[a] : "none";
+	return (unsigned)a < 5 ? names[a] : "none";
+}
+
+const char *kx_token_role_name(const struct kx_token *t)
+{
+	return t->automation ? "automation" : kx_access_name(t->role);
 }
 
 int kx_access_parse(const char *s, enum kx_access *out, struct kx_err *err)
 {
-	for (int i = 1; i < 4; i++) {
+	for (int i = 1; i < 5; i++) {
 		if (strcmp(s, names[i]) == 0) {
 			*out = (enum kx_access)i;
 			return 0;
 		}
 	}
-	return kx_err_set(err, KX_EINVAL, "unknown role '%.64s': use viewer, responder or admin", s);
+	return kx_err_set(err, KX_EINVAL, "unknown role '%.64s': use viewer, responder, admin or automation", s);
 }
 
 void kx_token_init(struct kx_token *t)
@@ -42,7 +47,9 @@ int kx_token_may_create(const struct kx_token *creator, enum kx_access role,
 {
 	if (creator->role < KX_ACCESS_ADMIN)
 		return kx_err_set(err, KX_EFORBIDDEN, "creating tokens needs the admin role");
-	if (role > creator->role)
+	if (creator->automation)
+		return kx_err_set(err, KX_EFORBIDDEN, "an automation token cannot create tokens");
+	if ((role == KX_ACCESS_AUTOMATION ? KX_ACCESS_RESPONDER : role) > creator->role)
 		return kx_err_set(err, KX_EFORBIDDEN, "cannot grant role '%s' above your own",
 				  kx_access_name(role));
 	if (!kx_labels_match(scope, &creator->scope))

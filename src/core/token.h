@@ -15,8 +15,11 @@
 #include "lib/secret.h"
 #include "lib/time.h"
 
+/* KX_ACCESS_AUTOMATION is only ever a requested role ("automation" in the
+ * API): such a token is stored as a responder with `automation` set, and
+ * never compares above or below the others. */
 enum kx_access { KX_ACCESS_NONE = 0, KX_ACCESS_VIEWER = 1, KX_ACCESS_RESPONDER = 2,
-		 KX_ACCESS_ADMIN = 3 };
+		 KX_ACCESS_ADMIN = 3, KX_ACCESS_AUTOMATION = 4 };
 
 const char *kx_access_name(enum kx_access a);
 int kx_access_parse(const char *s, enum kx_access *out, struct kx_err *err);
@@ -26,6 +29,10 @@ struct kx_token {
 	uint8_t hash[KX_HASH_LEN];
 	char *name;
 	enum kx_access role;
+	/* An automation credential: it may only ask the gate, append audit
+	 * events, follow the switch stream and poll its own approval requests
+	 * (role is then KX_ACCESS_RESPONDER, scope its tenant). */
+	bool automation;
 	struct kx_labels scope;
 	char *created_by; /* may be NULL (the bootstrap token) */
 	kx_ms created_at;
@@ -33,6 +40,8 @@ struct kx_token {
 };
 
 void kx_token_init(struct kx_token *t);
+/* "viewer", "responder", "admin" or "automation". */
+const char *kx_token_role_name(const struct kx_token *t);
 void kx_token_release(struct kx_token *t);
 
 /* May `creator` mint a token with this role and scope? A token cannot grant

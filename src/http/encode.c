@@ -74,7 +74,7 @@ json_t *kx_enc_action_item(const struct kx_action_item *a)
 json_t *kx_enc_token(const struct kx_token *t)
 {
 	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", t->id, "name", t->name, "role",
-			 kx_access_name(t->role), "labels", kx_enc_labels(&t->scope), "created_by",
+			 kx_token_role_name(t), "labels", kx_enc_labels(&t->scope), "created_by",
 			 str_or_null(t->created_by), "created_at", kx_enc_time(t->created_at),
 			 "revoked_at", kx_enc_time(t->revoked_at));
 }

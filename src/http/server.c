@@ -15,20 +15,49 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MAX_PATH 2048
 /* Past this many bytes of an oversized body, stop draining and close. */
 #define DRAIN_FACTOR 16
+
+#define PING_MS 15000 /* a stream silent this long gets a ": ping" */
+
+/* A streamed answer in flight. Invariant: suspended iff the connection was
+ * parked by stream_read and not yet resumed; both under lock. */
+struct stream {
+	struct kx_server *srv;
+	struct MHD_Connection *conn;
+	struct kx_http_stream h;
+	pthread_mutex_t lock;
+	struct kx_buf pending;
+	size_t off;
+	bool suspended;
+	kx_ms last_write;
+	struct stream *next;
+};
 
 struct kx_server {
 	struct MHD_Daemon *d;
 	const struct kx_app *app;
 	size_t max_body;
 	unsigned port;
+
+	pthread_mutex_t streams_lock;
+	struct stream *streams;
+	size_t nstreams;
+	_Atomic bool stopping; /* read by stream_read without the lock */
+	pthread_mutex_t ping_lock;
+	pthread_cond_t ping_cond;
+	pthread_t ping_thread;
+	bool ping_started;
 };
 
 struct reqstate {
@@ -241,7 +270,11 @@ static void dispatch(struct kx_http_req *req, struct kx_http_resp *resp)
 		kx_http_error(resp, rc, err.msg);
 		return;
 	}
-	if (tok.role < found->need) {
+	if (tok.automation && !found->automation) {
+		kx_http_errorf(resp, KX_EFORBIDDEN,
+			       "an automation token may only check the gate, append audit events, "
+			       "read switches and caps, and poll its approval requests");
+	} else if (tok.role < found->need) {
 		kx_http_errorf(resp, KX_EFORBIDDEN, "this needs the %s role; the token is %s",
 			       kx_access_name(found->need), kx_access_name(tok.role));
 	} else {
@@ -276,6 +309,141 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct kx_http_resp *r)
 	if (r->status == 401)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"klaxon\"");
 	ret = MHD_queue_response(c, r->status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+/* ---- streams (Server-Sent Events) ---- */
+
+static void stream_unlink(struct stream *st)
+{
+	struct kx_server *s = st->srv;
+	pthread_mutex_lock(&s->streams_lock);
+	for (struct stream **p = &s->streams; *p; p = &(*p)->next) {
+		if (*p == st) {
+			*p = st->next;
+			s->nstreams--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->streams_lock);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	kx_ms now = kx_now_ms();
+	size_t n;
+	(void)pos;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->off >= st->pending.len) {
+		int r;
+		kx_buf_clear(&st->pending);
+		st->off = 0;
+		r = st->srv->stopping ? -1 : st->h.read(st->h.arg, &st->pending);
+		if (r < 0 || (r > 0 && !st->pending.data)) {
+			pthread_mutex_unlock(&st->lock);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if (st->pending.len == 0 && now - st->last_write >= PING_MS)
+			kx_buf_adds(&st->pending, ": ping\n\n");
+		if (st->pending.len == 0) {
+			/* Nothing to say: park the connection until a wake. */
+			st->suspended = true;
+			MHD_suspend_connection(st->conn);
+			pthread_mutex_unlock(&st->lock);
+			return 0;
+		}
+	}
+	n = st->pending.len - st->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, st->pending.data + st->off, n);
+	st->off += n;
+	st->last_write = now;
+	pthread_mutex_unlock(&st->lock);
+	return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *st = cls;
+	stream_unlink(st);
+	if (st->h.free)
+		st->h.free(st->h.arg);
+	kx_buf_release(&st->pending);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+void kx_server_wake_streams(struct kx_server *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->streams_lock);
+	for (struct stream *st = s->streams; st; st = st->next) {
+		pthread_mutex_lock(&st->lock);
+		if (st->suspended) {
+			st->suspended = false;
+			MHD_resume_connection(st->conn);
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	pthread_mutex_unlock(&s->streams_lock);
+}
+
+static void *ping_main(void *arg)
+{
+	struct kx_server *s = arg;
+	pthread_mutex_lock(&s->ping_lock);
+	while (!s->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		pthread_cond_timedwait(&s->ping_cond, &s->ping_lock, &ts);
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->ping_lock);
+		kx_server_wake_streams(s); /* streams due a ping send one */
+		pthread_mutex_lock(&s->ping_lock);
+	}
+	pthread_mutex_unlock(&s->ping_lock);
+	return NULL;
+}
+
+static enum MHD_Result respond_stream(struct kx_server *s, struct MHD_Connection *c,
+				      struct kx_http_resp *r)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+
+	if (!st) {
+		if (r->stream.free)
+			r->stream.free(r->stream.arg);
+		return MHD_NO;
+	}
+	st->srv = s;
+	st->conn = c;
+	st->h = r->stream;
+	pthread_mutex_init(&st->lock, NULL);
+	kx_buf_init(&st->pending, 4 << 20);
+	st->last_write = kx_now_ms();
+	mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
+	if (!mr) {
+		stream_free(st);
+		return MHD_NO;
+	}
+	pthread_mutex_lock(&s->streams_lock);
+	st->next = s->streams;
+	s->streams = st;
+	s->nstreams++;
+	pthread_mutex_unlock(&s->streams_lock);
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(mr, "X-Accel-Buffering", "no");
+	ret = MHD_queue_response(c, 200, mr);
 	MHD_destroy_response(mr);
 	return ret;
 }
@@ -324,6 +492,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			       s->max_body);
 	else
 		dispatch(&req, &resp);
+	if (resp.stream.read && resp.status == 200) {
+		kx_buf_release(&resp.body);
+		return respond_stream(s, conn, &resp);
+	}
 	ret = respond(conn, &resp);
 	kx_buf_release(&resp.body);
 	return ret;
@@ -397,13 +569,17 @@ int kx_server_start(const struct kx_app *app, const struct kx_server_opts *o,
 	struct sockaddr_in6 a6;
 	struct sockaddr_in a4;
 	struct sockaddr *sa;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *info;
 
 	if (!s)
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	s->app = app;
 	s->max_body = o->max_body;
+	pthread_mutex_init(&s->streams_lock, NULL);
+	pthread_mutex_init(&s->ping_lock, NULL);
+	pthread_cond_init(&s->ping_cond, NULL);
 	memset(&a4, 0, sizeof(a4));
 	memset(&a6, 0, sizeof(a6));
 	if (strchr(o->host, ':')) {
@@ -437,6 +613,7 @@ int kx_server_start(const struct kx_app *app, const struct kx_server_opts *o,
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : o->port;
+	s->ping_started = pthread_create(&s->ping_thread, NULL, ping_main, s) == 0;
 	*out = s;
 	return 0;
 badhost:
@@ -453,6 +630,27 @@ void kx_server_stop(struct kx_server *s)
 {
 	if (!s)
 		return;
+	pthread_mutex_lock(&s->ping_lock);
+	s->stopping = true;
+	pthread_cond_signal(&s->ping_cond);
+	pthread_mutex_unlock(&s->ping_lock);
+	if (s->ping_started)
+		pthread_join(s->ping_thread, NULL);
+	/* MHD cannot stop with parked connections: let every stream end first
+	 * (stream_read answers end-of-stream once stopping is set). */
+	for (int i = 0; i < 200; i++) {
+		size_t n;
+		kx_server_wake_streams(s);
+		pthread_mutex_lock(&s->streams_lock);
+		n = s->nstreams;
+		pthread_mutex_unlock(&s->streams_lock);
+		if (!n)
+			break;
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
 	MHD_stop_daemon(s->d);
+	pthread_mutex_destroy(&s->streams_lock);
+	pthread_mutex_destroy(&s->ping_lock);
+	pthread_cond_destroy(&s->ping_cond);
 	free(s);
 }

@@ -30,8 +30,22 @@ struct kx_http_req {
 	kx_ms now;
 };
 
+/* A streamed answer (Server-Sent Events). Instead of a body, a handler may
+ * set resp->stream: the server then calls read() whenever the client can
+ * take more. read appends to out and returns 1 (data appended), 0 (nothing
+ * now: the connection is parked, costing no thread, until
+ * kx_server_wake_streams()) or -1 (end the stream). The server adds a
+ * ": ping" comment after 15 s of silence, which is also how a client that
+ * went away is noticed. free(arg) runs when the connection ends. */
+struct kx_http_stream {
+	int (*read)(void *arg, struct kx_buf *out);
+	void (*free)(void *arg);
+	void *arg;
+};
+
 struct kx_http_resp {
 	unsigned status;
+	struct kx_http_stream stream; /* read == NULL: an ordinary answer */
 	const char *content_type;
 	struct kx_buf body;
 	char location[160];
@@ -62,6 +76,7 @@ struct kx_route {
 	const char *pattern; /* "/v1/incidents/{id}/status" */
 	enum kx_access need; /* KX_ACCESS_NONE: public */
 	kx_handler fn;
+	bool automation;     /* open to automation tokens (core/token.h) too */
 };
 
 extern const struct kx_route kx_routes[]; /* {NULL}-terminated */
@@ -78,6 +93,8 @@ struct kx_server_opts {
 int kx_server_start(const struct kx_app *app, const struct kx_server_opts *opts,
 		    struct kx_server **out, struct kx_err *err);
 unsigned kx_server_port(const struct kx_server *s);
+/* Gives every parked stream a chance to send (thread-safe). */
+void kx_server_wake_streams(struct kx_server *s);
 void kx_server_stop(struct kx_server *s);
 
 /* Handler families. */
@@ -113,5 +130,21 @@ void kx_h_audit_list(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_audit_duplicates(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_audit_recipients(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_audit_verify(struct kx_http_req *req, struct kx_http_resp *resp);
+
+void kx_h_gate_check(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_switch_create(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_switch_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_switch_get(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_switch_clear(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_switch_resume(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_switch_stream(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_cap_put(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_cap_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_cap_delete(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_approval_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_approval_get(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_approval_approve(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_approval_deny(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_incident_evidence(struct kx_http_req *req, struct kx_http_resp *resp);
 
 #endif

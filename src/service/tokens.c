@@ -162,7 +162,8 @@ static int insert(struct kx_tx *tx, enum kx_access role, const char *name,
 	kx_token_generate(secret);
 	kx_hash(secret, KX_TOKEN_LEN, tok->hash);
 	kx_random_id("tok_", tok->id, sizeof(tok->id));
-	tok->role = role;
+	tok->role = role == KX_ACCESS_AUTOMATION ? KX_ACCESS_RESPONDER : role;
+	tok->automation = role == KX_ACCESS_AUTOMATION;
 	tok->created_at = now;
 	if (!(tok->name = strdup(name)) || (creator && !(tok->created_by = strdup(creator))) ||
 	    (scope && kx_labels_copy(&tok->scope, scope)))

@@ -166,6 +166,35 @@ FWD(audit_recipients,
      struct kx_err *err),
     (tx->tx, f, out, err))
 
+FWD(switch_insert, (struct kx_tx * tx, const struct kx_switch *sw, struct kx_err *err),
+    (tx->tx, sw, err))
+FWD(switch_get, (struct kx_tx * tx, const char *id, struct kx_switch *out, struct kx_err *err),
+    (tx->tx, id, out, err))
+FWD(switch_update, (struct kx_tx * tx, const struct kx_switch *sw, struct kx_err *err),
+    (tx->tx, sw, err))
+FWD(switch_list,
+    (struct kx_tx * tx, bool all, kx_ms now, struct kx_switches *out, struct kx_err *err),
+    (tx->tx, all, now, out, err))
+FWD(cap_put, (struct kx_tx * tx, const struct kx_cap *c, bool *created, struct kx_err *err),
+    (tx->tx, c, created, err))
+FWD(cap_delete, (struct kx_tx * tx, const char *id, struct kx_err *err), (tx->tx, id, err))
+FWD(cap_list, (struct kx_tx * tx, struct kx_caps *out, struct kx_err *err), (tx->tx, out, err))
+FWD(approval_insert, (struct kx_tx * tx, const struct kx_approval *a, struct kx_err *err),
+    (tx->tx, a, err))
+FWD(approval_get,
+    (struct kx_tx * tx, const char *id, struct kx_approval *out, struct kx_err *err),
+    (tx->tx, id, out, err))
+FWD(approval_pending_by_key,
+    (struct kx_tx * tx, const char *switch_id, const char *key, kx_ms now,
+     struct kx_approval *out, struct kx_err *err),
+    (tx->tx, switch_id, key, now, out, err))
+FWD(approval_update, (struct kx_tx * tx, const struct kx_approval *a, struct kx_err *err),
+    (tx->tx, a, err))
+FWD(approval_list,
+    (struct kx_tx * tx, const struct kx_approval_filter *f, struct kx_approvals *out,
+     struct kx_err *err),
+    (tx->tx, f, out, err))
+
 int kx_store_job_claim(struct kx_store *s, const char *worker, kx_ms now, kx_ms lease, int max,
 		       struct kx_jobs *out, struct kx_err *err)
 {
@@ -263,4 +292,31 @@ void kx_audit_groups_release(struct kx_audit_groups *g)
 	free(g->v);
 	g->v = NULL;
 	g->n = 0;
+}
+
+void kx_switches_release(struct kx_switches *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		kx_switch_release(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void kx_caps_release(struct kx_caps *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		kx_cap_release(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void kx_approvals_release(struct kx_approvals *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		kx_approval_release(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }

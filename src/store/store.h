@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/audit.h"
+#include "core/guard.h"
 #include "core/incident.h"
 #include "core/token.h"
 #include "lib/err.h"
@@ -115,6 +116,31 @@ struct kx_audit_groups {
 	size_t n;
 };
 void kx_audit_groups_release(struct kx_audit_groups *g);
+
+struct kx_switches {
+	struct kx_switch *v;
+	size_t n;
+};
+void kx_switches_release(struct kx_switches *l);
+
+struct kx_caps {
+	struct kx_cap *v;
+	size_t n;
+};
+void kx_caps_release(struct kx_caps *l);
+
+struct kx_approvals {
+	struct kx_approval *v;
+	size_t n;
+};
+void kx_approvals_release(struct kx_approvals *l);
+
+/* Which approval requests a listing reads. */
+struct kx_approval_filter {
+	bool pending_only; /* status pending and expires_at > now */
+	kx_ms now;
+	int limit;	   /* <= 0: 100 */
+};
 
 /* Change feed: a notification written in a transaction reaches every
  * subscriber — in this daemon and in every other daemon sharing the
@@ -213,6 +239,36 @@ struct kx_store_backend {
 	 * events first. */
 	int (*audit_recipients)(void *tx, const struct kx_audit_filter *f,
 				struct kx_audit_groups *out, struct kx_err *err);
+
+	/* Kill switches. Rows are never deleted; switch_update rewrites the
+	 * mutable fields (mode, reason, expires_at, ramp, cleared_*) of the
+	 * row with sw->id (KX_ENOTFOUND when there is none). switch_list
+	 * returns, oldest set_at first, the switches in force at `now`
+	 * (kx_switch_active) or, with all, every switch ever set. */
+	int (*switch_insert)(void *tx, const struct kx_switch *sw, struct kx_err *err);
+	int (*switch_get)(void *tx, const char *id, struct kx_switch *out, struct kx_err *err);
+	int (*switch_update)(void *tx, const struct kx_switch *sw, struct kx_err *err);
+	int (*switch_list)(void *tx, bool all, kx_ms now, struct kx_switches *out,
+			   struct kx_err *err);
+
+	/* Caps, keyed by id: cap_put inserts or replaces (*created says which);
+	 * cap_delete is KX_ENOTFOUND for an unknown id; cap_list is by id. */
+	int (*cap_put)(void *tx, const struct kx_cap *c, bool *created, struct kx_err *err);
+	int (*cap_delete)(void *tx, const char *id, struct kx_err *err);
+	int (*cap_list)(void *tx, struct kx_caps *out, struct kx_err *err);
+
+	/* Approval requests. approval_pending_by_key finds the pending,
+	 * unexpired request (expires_at > now) for an idempotency key and
+	 * switch, KX_ENOTFOUND if none. approval_update rewrites status,
+	 * decided_by, decided_at and note. approval_list is newest first. */
+	int (*approval_insert)(void *tx, const struct kx_approval *a, struct kx_err *err);
+	int (*approval_get)(void *tx, const char *id, struct kx_approval *out,
+			    struct kx_err *err);
+	int (*approval_pending_by_key)(void *tx, const char *switch_id, const char *key,
+				       kx_ms now, struct kx_approval *out, struct kx_err *err);
+	int (*approval_update)(void *tx, const struct kx_approval *a, struct kx_err *err);
+	int (*approval_list)(void *tx, const struct kx_approval_filter *f,
+			     struct kx_approvals *out, struct kx_err *err);
 };
 
 /* Opens the store named by url ("sqlite:/path/klaxon.db"), creating it and
@@ -285,6 +341,27 @@ int kx_store_audit_duplicates(struct kx_tx *tx, const struct kx_audit_filter *f,
 			      struct kx_audit_groups *out, struct kx_err *err);
 int kx_store_audit_recipients(struct kx_tx *tx, const struct kx_audit_filter *f,
 			      struct kx_audit_groups *out, struct kx_err *err);
+
+int kx_store_switch_insert(struct kx_tx *tx, const struct kx_switch *sw, struct kx_err *err);
+int kx_store_switch_get(struct kx_tx *tx, const char *id, struct kx_switch *out,
+			struct kx_err *err);
+int kx_store_switch_update(struct kx_tx *tx, const struct kx_switch *sw, struct kx_err *err);
+int kx_store_switch_list(struct kx_tx *tx, bool all, kx_ms now, struct kx_switches *out,
+			 struct kx_err *err);
+int kx_store_cap_put(struct kx_tx *tx, const struct kx_cap *c, bool *created,
+		     struct kx_err *err);
+int kx_store_cap_delete(struct kx_tx *tx, const char *id, struct kx_err *err);
+int kx_store_cap_list(struct kx_tx *tx, struct kx_caps *out, struct kx_err *err);
+int kx_store_approval_insert(struct kx_tx *tx, const struct kx_approval *a,
+			     struct kx_err *err);
+int kx_store_approval_get(struct kx_tx *tx, const char *id, struct kx_approval *out,
+			  struct kx_err *err);
+int kx_store_approval_pending_by_key(struct kx_tx *tx, const char *switch_id, const char *key,
+				     kx_ms now, struct kx_approval *out, struct kx_err *err);
+int kx_store_approval_update(struct kx_tx *tx, const struct kx_approval *a,
+			     struct kx_err *err);
+int kx_store_approval_list(struct kx_tx *tx, const struct kx_approval_filter *f,
+			   struct kx_approvals *out, struct kx_err *err);
 
 extern const struct kx_store_backend kx_store_sqlite;
 extern const struct kx_store_backend kx_store_postgres;

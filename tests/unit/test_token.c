@@ -31,6 +31,10 @@ static void access_parse(void **state)
 	assert_int_equal(a, KX_ACCESS_RESPONDER);
 	assert_int_equal(kx_access_parse("admin", &a, &err), 0);
 	assert_int_equal(a, KX_ACCESS_ADMIN);
+	assert_int_equal(kx_access_parse("automation", &a, &err), 0);
+	assert_int_equal(a, KX_ACCESS_AUTOMATION);
+	assert_int_equal(kx_access_parse("admin", &a, &err), 0);
+	assert_int_equal(a, KX_ACCESS_ADMIN);
 	/* "none" is not a role anyone can be given */
 	assert_int_equal(kx_access_parse("none", &a, &err), KX_EINVAL);
 	assert_int_equal(kx_access_parse("Admin", &a, &err), KX_EINVAL);
@@ -106,9 +110,16 @@ static void role_cannot_exceed_creator(void **state)
 	creator(&c, KX_ACCESS_ADMIN, NULL);
 	kx_labels_init(&scope);
 	/* an admin is the top; anything above it is refused */
-	assert_int_equal(kx_token_may_create(&c, (enum kx_access)(KX_ACCESS_ADMIN + 1), &scope, &err),
+	assert_int_equal(kx_token_may_create(&c, (enum kx_access)(KX_ACCESS_AUTOMATION + 1), &scope,
+					     &err),
 			 KX_EFORBIDDEN);
 	assert_contains(err.msg, "above your own");
+	/* an automation token is a responder underneath: an admin may mint one */
+	assert_int_equal(kx_token_may_create(&c, KX_ACCESS_AUTOMATION, &scope, &err), 0);
+	/* and an automation token mints nothing, whatever its role */
+	c.automation = true;
+	assert_int_equal(kx_token_may_create(&c, KX_ACCESS_VIEWER, &scope, &err), KX_EFORBIDDEN);
+	assert_contains(err.msg, "automation token cannot create");
 	kx_token_release(&c);
 }
 

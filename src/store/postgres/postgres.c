@@ -449,6 +449,20 @@ static int64_t col_count(const PGresult *r, int row, int col)
 	return PQgetisnull(r, row, col) ? -1 : col_int(r, row, col);
 }
 
+/* boolean comes back as "t" or "f". */
+static bool col_bool(const PGresult *r, int row, int col)
+{
+	return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}
+
+/* Column col as a new string in *out (NULL for SQL NULL); false when out
+ * of memory. */
+static bool col_opt(const PGresult *r, int row, int col, char **out)
+{
+	*out = col_text(r, row, col);
+	return *out || PQgetisnull(r, row, col);
+}
+
 /* A text[] literal for a parameter: "{" then each element quoted, with "
  * and \ escaped, then "}". Build with arr_start, arr_add…, arr_end; the
  * buffer's own failure rule (freed on overflow) plus `bad` make one check
@@ -1340,7 +1354,8 @@ static void hash_param(const uint8_t hash[KX_HASH_LEN], char out[2 * KX_HASH_LEN
 static int pg_token_insert(void *p, const struct kx_token *tok, struct kx_err *err)
 {
 	static const char sql[] = "INSERT INTO tokens (id, hash, name, role, created_by, "
-				  "created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+				  "created_at, revoked_at, automation) "
+				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 	static const char sql_labels[] =
 		"INSERT INTO token_labels (token_id, key, value) "
 		"SELECT $1::text, k, v FROM unnest($2::text[], $3::text[]) AS u(k, v)";
@@ -1358,6 +1373,7 @@ static int pg_token_insert(void *p, const struct kx_token *tok, struct kx_err *e
 	p_text(&pa, tok->created_by);
 	p_int(&pa, tok->created_at);
 	p_time(&pa, tok->revoked_at);
+	p_text(&pa, tok->automation ? "true" : "false");
 	if ((rc = run_cmd(t, sql, &pa, err)) || !tok->scope.n)
 		return rc;
 	arr_start(&keys);
@@ -1377,7 +1393,7 @@ static int pg_token_insert(void *p, const struct kx_token *tok, struct kx_err *e
 	return rc;
 }
 
-#define TOKEN_COLS "id, hash, name, role, created_by, created_at, revoked_at"
+#define TOKEN_COLS "id, hash, name, role, created_by, created_at, revoked_at, automation"
 
 static int unhex(char c)
 {
@@ -1410,6 +1426,7 @@ static int read_token(const PGresult *r, int row, struct kx_token *tok, struct k
 	tok->created_by = col_text(r, row, 4);
 	tok->created_at = col_int(r, row, 5);
 	tok->revoked_at = col_time(r, row, 6);
+	tok->automation = col_bool(r, row, 7);
 	if (!tok->name || (!tok->created_by && !PQgetisnull(r, row, 4)))
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	return 0;
@@ -1551,6 +1568,397 @@ static int pg_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err
 			return kx_err_set(err, KX_ENOTFOUND, "token %.64s not found", id);
 	}
 	return kx_err_set(err, KX_ECONFLICT, "token '%s' is already revoked", id);
+}
+
+/* ---- switches, caps, approvals (core/guard.h) ---- */
+
+/* A ramp as five parameters (start, end, window, floor, peak): all NULL
+ * when there is none. */
+static void p_ramp(struct params *p, const struct kx_gate_ramp *r)
+{
+	if (r->start == KX_TIME_UNSET) {
+		for (int k = 0; k < 5; k++)
+			p_text(p, NULL);
+		return;
+	}
+	p_int(p, r->start);
+	p_time(p, r->end);
+	p_int(p, r->window);
+	p_int(p, r->floor);
+	p_int(p, r->peak);
+}
+
+#define SWITCH_COLS                                                                            \
+	"id, selector, mode, reason, set_by, set_at, expires_at, incident_id, ramp_start, "    \
+	"ramp_end, ramp_window, ramp_floor, ramp_peak, cleared_at, cleared_by, clear_reason"
+
+/* Reads row `row` of a SWITCH_COLS result into sw (initialised here). */
+static int read_switch(const PGresult *r, int row, struct kx_switch *sw, struct kx_err *err)
+{
+	kx_switch_init(sw);
+	snprintf(sw->id, sizeof(sw->id), "%s", PQgetvalue(r, row, 0));
+	kx_gate_mode_parse(PQgetvalue(r, row, 2), &sw->mode, NULL);
+	sw->set_at = col_int(r, row, 5);
+	sw->expires_at = col_time(r, row, 6);
+	if (!PQgetisnull(r, row, 8)) {
+		sw->ramp.start = col_int(r, row, 8);
+		sw->ramp.end = col_time(r, row, 9);
+		sw->ramp.window = col_int(r, row, 10);
+		sw->ramp.floor = (uint32_t)col_int(r, row, 11);
+		sw->ramp.peak = (uint32_t)col_int(r, row, 12);
+	}
+	sw->cleared_at = col_time(r, row, 13);
+	if (!col_opt(r, row, 1, &sw->selector) || !col_opt(r, row, 3, &sw->reason) ||
+	    !col_opt(r, row, 4, &sw->set_by) || !col_opt(r, row, 7, &sw->incident) ||
+	    !col_opt(r, row, 14, &sw->cleared_by) || !col_opt(r, row, 15, &sw->clear_reason))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int pg_switch_insert(void *p, const struct kx_switch *sw, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO switches (" SWITCH_COLS ") VALUES ($1, $2, $3, $4, "
+				  "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+	struct params pa = {0};
+
+	p_text(&pa, sw->id);
+	p_text(&pa, sw->selector ? sw->selector : "");
+	p_text(&pa, kx_gate_mode_name(sw->mode));
+	p_text(&pa, sw->reason);
+	p_text(&pa, sw->set_by);
+	p_time(&pa, sw->set_at);
+	p_time(&pa, sw->expires_at);
+	p_text(&pa, sw->incident);
+	p_ramp(&pa, &sw->ramp);
+	p_time(&pa, sw->cleared_at);
+	p_text(&pa, sw->cleared_by);
+	p_text(&pa, sw->clear_reason);
+	return run_cmd(p, sql, &pa, err);
+}
+
+static int pg_switch_get(void *p, const char *id, struct kx_switch *out, struct kx_err *err)
+{
+	/* In a write transaction the row stays locked until commit, as
+	 * incident_get does: a change reads, decides and writes alone. */
+	static const char sql_lock[] = "SELECT " SWITCH_COLS " FROM switches WHERE id = $1 "
+				       "FOR UPDATE";
+	static const char sql[] = "SELECT " SWITCH_COLS " FROM switches WHERE id = $1";
+	struct tx *t = p;
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, id);
+	if ((rc = run(t, t->write ? sql_lock : sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return kx_err_set(err, KX_ENOTFOUND, "switch '%.64s' not found", id);
+	}
+	rc = read_switch(res, 0, out, err);
+	PQclear(res);
+	if (rc)
+		kx_switch_release(out);
+	return rc;
+}
+
+static int pg_switch_update(void *p, const struct kx_switch *sw, struct kx_err *err)
+{
+	static const char sql[] = "UPDATE switches SET mode=$1, reason=$2, expires_at=$3, "
+				  "ramp_start=$4, ramp_end=$5, ramp_window=$6, ramp_floor=$7, "
+				  "ramp_peak=$8, cleared_at=$9, cleared_by=$10, clear_reason=$11 "
+				  "WHERE id=$12";
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_text(&pa, kx_gate_mode_name(sw->mode));
+	p_text(&pa, sw->reason);
+	p_time(&pa, sw->expires_at);
+	p_ramp(&pa, &sw->ramp);
+	p_time(&pa, sw->cleared_at);
+	p_text(&pa, sw->cleared_by);
+	p_text(&pa, sw->clear_reason);
+	p_text(&pa, sw->id);
+	if ((rc = run_count(p, sql, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "switch '%.64s' not found", sw->id);
+	return 0;
+}
+
+static int pg_switch_list(void *p, bool all, kx_ms now, struct kx_switches *out,
+			  struct kx_err *err)
+{
+	static const char sql_all[] = "SELECT " SWITCH_COLS " FROM switches "
+				      "ORDER BY set_at, id COLLATE \"C\"";
+	/* In force: kx_switch_active in SQL. */
+	static const char sql_now[] = "SELECT " SWITCH_COLS " FROM switches "
+				      "WHERE cleared_at IS NULL "
+				      "AND (expires_at IS NULL OR expires_at > $1) "
+				      "AND (ramp_start IS NULL OR ramp_end > $1) "
+				      "ORDER BY set_at, id COLLATE \"C\"";
+	struct params pa = {0};
+	PGresult *res;
+	int rc, n;
+
+	out->v = NULL;
+	out->n = 0;
+	if (!all)
+		p_int(&pa, now);
+	if ((rc = run(p, all ? sql_all : sql_now, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	n = PQntuples(res);
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int row = 0; row < n && !rc; row++) {
+		out->n++;
+		rc = read_switch(res, row, &out->v[row], err);
+	}
+out:
+	PQclear(res);
+	if (rc)
+		kx_switches_release(out);
+	return rc;
+}
+
+static int pg_cap_put(void *p, const struct kx_cap *c, bool *created, struct kx_err *err)
+{
+	/* xmax is 0 on a row this statement inserted, the updater's id on
+	 * one it replaced: one statement, so no race between two puts. */
+	static const char sql[] = "INSERT INTO caps (id, spec, set_by, set_at) "
+				  "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET "
+				  "spec = excluded.spec, set_by = excluded.set_by, "
+				  "set_at = excluded.set_at RETURNING (xmax = 0)";
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, c->id);
+	p_text(&pa, c->spec);
+	p_text(&pa, c->set_by);
+	p_time(&pa, c->set_at);
+	if ((rc = run(p, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) != 1)
+		rc = kx_err_set(err, KX_ESTORE,
+				"database error: cap '%.64s' was neither added nor replaced", c->id);
+	else
+		*created = col_bool(res, 0, 0);
+	PQclear(res);
+	return rc;
+}
+
+static int pg_cap_delete(void *p, const char *id, struct kx_err *err)
+{
+	static const char sql[] = "DELETE FROM caps WHERE id = $1";
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_text(&pa, id);
+	if ((rc = run_count(p, sql, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "cap '%.64s' not found", id);
+	return 0;
+}
+
+static int pg_cap_list(void *p, struct kx_caps *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT id, spec, set_by, set_at FROM caps "
+				  "ORDER BY id COLLATE \"C\"";
+	PGresult *res;
+	int rc, n;
+
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = run(p, sql, NULL, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	n = PQntuples(res);
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v))))
+		goto nomem;
+	for (int row = 0; row < n; row++) {
+		struct kx_cap *c = &out->v[out->n++];
+		kx_cap_init(c);
+		c->set_at = col_int(res, row, 3);
+		if (!col_opt(res, row, 0, &c->id) || !col_opt(res, row, 1, &c->spec) ||
+		    !col_opt(res, row, 2, &c->set_by))
+			goto nomem;
+	}
+	PQclear(res);
+	return 0;
+nomem:
+	PQclear(res);
+	kx_caps_release(out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+#define APPROVAL_COLS_BASE                                                                     \
+	"id, switch_id, labels, idempotency_key, read_only, requested_by, requested_at, "      \
+	"expires_at, status, decided_by, decided_at, note"
+#define APPROVAL_COLS                                                                          \
+	"id, switch_id, labels::text, idempotency_key, read_only, requested_by, "              \
+	"requested_at, expires_at, status, decided_by, decided_at, note"
+
+/* Reads row `row` of an APPROVAL_COLS result into a (initialised here). */
+static int read_approval(const PGresult *r, int row, struct kx_approval *a, struct kx_err *err)
+{
+	kx_approval_init(a);
+	snprintf(a->id, sizeof(a->id), "%s", PQgetvalue(r, row, 0));
+	a->read_only = col_bool(r, row, 4);
+	a->requested_at = col_int(r, row, 6);
+	a->expires_at = col_time(r, row, 7);
+	kx_approval_status_parse(PQgetvalue(r, row, 8), &a->status, NULL);
+	a->decided_at = col_time(r, row, 10);
+	if (!col_opt(r, row, 1, &a->switch_id) || !col_opt(r, row, 3, &a->idempotency_key) ||
+	    !col_opt(r, row, 5, &a->requested_by) || !col_opt(r, row, 9, &a->decided_by) ||
+	    !col_opt(r, row, 11, &a->note))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	if (PQgetisnull(r, row, 2))
+		return 0;
+	return kx_audit_labels_parse(PQgetvalue(r, row, 2), &a->labels, err);
+}
+
+/* Runs sql; the one row it gives is read into out, none is KX_ENOTFOUND
+ * "approval request WHAT not found". */
+static int approval_one(struct tx *t, const char *sql, const struct params *pa,
+			struct kx_approval *out, const char *what, struct kx_err *err)
+{
+	PGresult *res;
+	int rc;
+
+	if ((rc = run(t, sql, pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return kx_err_set(err, KX_ENOTFOUND, "approval request %s not found", what);
+	}
+	rc = read_approval(res, 0, out, err);
+	PQclear(res);
+	if (rc)
+		kx_approval_release(out);
+	return rc;
+}
+
+static int pg_approval_insert(void *p, const struct kx_approval *a, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO approvals (" APPROVAL_COLS_BASE ") VALUES ($1, $2, "
+				  "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+	struct params pa = {0};
+	struct kx_buf labels;
+	int rc;
+
+	kx_buf_init(&labels, 64 * 1024);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	p_text(&pa, a->id);
+	p_text(&pa, a->switch_id);
+	p_text(&pa, kx_buf_str(&labels));
+	p_text(&pa, a->idempotency_key);
+	p_text(&pa, a->read_only ? "true" : "false");
+	p_text(&pa, a->requested_by);
+	p_time(&pa, a->requested_at);
+	p_time(&pa, a->expires_at);
+	p_text(&pa, kx_approval_status_name(a->status));
+	p_text(&pa, a->decided_by);
+	p_time(&pa, a->decided_at);
+	p_text(&pa, a->note);
+	rc = run_cmd(p, sql, &pa, err);
+	kx_buf_release(&labels);
+	return rc;
+}
+
+static int pg_approval_get(void *p, const char *id, struct kx_approval *out,
+			   struct kx_err *err)
+{
+	/* Locked in a write transaction, as switch_get: one decision at a time. */
+	static const char sql_lock[] = "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1 "
+				       "FOR UPDATE";
+	static const char sql[] = "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1";
+	struct tx *t = p;
+	struct params pa = {0};
+	char what[96];
+
+	p_text(&pa, id);
+	snprintf(what, sizeof(what), "'%.64s'", id);
+	return approval_one(t, t->write ? sql_lock : sql, &pa, out, what, err);
+}
+
+static int pg_approval_pending_by_key(void *p, const char *switch_id, const char *key,
+				      kx_ms now, struct kx_approval *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " APPROVAL_COLS " FROM approvals WHERE switch_id = $1 "
+				  "AND idempotency_key = $2 AND status = 'pending' "
+				  "AND (expires_at IS NULL OR expires_at > $3) "
+				  "ORDER BY requested_at DESC, id COLLATE \"C\" DESC LIMIT 1";
+	struct params pa = {0};
+
+	if (!switch_id || !key)
+		return kx_err_set(err, KX_ENOTFOUND, "approval request for that key not found");
+	p_text(&pa, switch_id);
+	p_text(&pa, key);
+	p_int(&pa, now);
+	return approval_one(p, sql, &pa, out, "for that key", err);
+}
+
+static int pg_approval_update(void *p, const struct kx_approval *a, struct kx_err *err)
+{
+	static const char sql[] = "UPDATE approvals SET status=$1, decided_by=$2, decided_at=$3, "
+				  "note=$4 WHERE id=$5";
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_text(&pa, kx_approval_status_name(a->status));
+	p_text(&pa, a->decided_by);
+	p_time(&pa, a->decided_at);
+	p_text(&pa, a->note);
+	p_text(&pa, a->id);
+	if ((rc = run_count(p, sql, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "approval request '%.64s' not found", a->id);
+	return 0;
+}
+
+static int pg_approval_list(void *p, const struct kx_approval_filter *f,
+			    struct kx_approvals *out, struct kx_err *err)
+{
+	static const char sql_all[] = "SELECT " APPROVAL_COLS " FROM approvals "
+				      "ORDER BY requested_at DESC, id COLLATE \"C\" DESC LIMIT $1";
+	static const char sql_pending[] = "SELECT " APPROVAL_COLS " FROM approvals "
+					  "WHERE status = 'pending' "
+					  "AND (expires_at IS NULL OR expires_at > $2) "
+					  "ORDER BY requested_at DESC, id COLLATE \"C\" DESC LIMIT $1";
+	struct params pa = {0};
+	PGresult *res;
+	int rc, n;
+
+	out->v = NULL;
+	out->n = 0;
+	p_int(&pa, f->limit > 0 ? f->limit : 100);
+	if (f->pending_only)
+		p_int(&pa, f->now);
+	if ((rc = run(p, f->pending_only ? sql_pending : sql_all, &pa, PGRES_TUPLES_OK, &res,
+		      err)))
+		return rc;
+	n = PQntuples(res);
+	if (n && !(out->v = calloc((size_t)n, sizeof(*out->v)))) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int row = 0; row < n && !rc; row++) {
+		out->n++;
+		rc = read_approval(res, row, &out->v[row], err);
+	}
+out:
+	PQclear(res);
+	if (rc)
+		kx_approvals_release(out);
+	return rc;
 }
 
 /* ---- audit ---- */
@@ -2262,4 +2670,16 @@ const struct kx_store_backend kx_store_postgres = {
 	.audit_page = pg_audit_page,
 	.audit_duplicates = pg_audit_duplicates,
 	.audit_recipients = pg_audit_recipients,
+	.switch_insert = pg_switch_insert,
+	.switch_get = pg_switch_get,
+	.switch_update = pg_switch_update,
+	.switch_list = pg_switch_list,
+	.cap_put = pg_cap_put,
+	.cap_delete = pg_cap_delete,
+	.cap_list = pg_cap_list,
+	.approval_insert = pg_approval_insert,
+	.approval_get = pg_approval_get,
+	.approval_pending_by_key = pg_approval_pending_by_key,
+	.approval_update = pg_approval_update,
+	.approval_list = pg_approval_list,
 };

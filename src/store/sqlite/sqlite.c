@@ -1212,8 +1212,8 @@ static int sq_token_insert(void *p, const struct kx_token *tok, struct kx_err *e
 {
 	struct tx *t = p;
 	int rc;
-	STMT(st, "INSERT INTO tokens (id, hash, name, role, created_by, created_at, revoked_at) "
-		 "VALUES (?,?,?,?,?,?,?)");
+	STMT(st, "INSERT INTO tokens (id, hash, name, role, created_by, created_at, revoked_at, "
+		 "automation) VALUES (?,?,?,?,?,?,?,?)");
 	STMT(sl, "INSERT INTO token_labels (token_id, key, value) VALUES (?,?,?)");
 	sqlite3_bind_text(st, 1, tok->id, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, tok->hash, KX_HASH_LEN, SQLITE_STATIC);
@@ -1222,6 +1222,7 @@ static int sq_token_insert(void *p, const struct kx_token *tok, struct kx_err *e
 	bind_text(st, 5, tok->created_by);
 	sqlite3_bind_int64(st, 6, tok->created_at);
 	bind_time(st, 7, tok->revoked_at);
+	sqlite3_bind_int(st, 8, tok->automation);
 	if ((rc = step_done(t, st, err)))
 		return rc;
 	for (size_t i = 0; i < tok->scope.n; i++) {
@@ -1234,7 +1235,7 @@ static int sq_token_insert(void *p, const struct kx_token *tok, struct kx_err *e
 	return 0;
 }
 
-#define TOKEN_COLS "id, hash, name, role, created_by, created_at, revoked_at"
+#define TOKEN_COLS "id, hash, name, role, created_by, created_at, revoked_at, automation"
 
 static int read_token(struct tx *t, sqlite3_stmt *st, struct kx_token *tok, struct kx_err *err)
 {
@@ -1249,6 +1250,7 @@ static int read_token(struct tx *t, sqlite3_stmt *st, struct kx_token *tok, stru
 	tok->created_by = col_text(st, 4);
 	tok->created_at = sqlite3_column_int64(st, 5);
 	tok->revoked_at = col_time(st, 6);
+	tok->automation = sqlite3_column_int(st, 7) != 0;
 	if (!tok->name)
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	{
@@ -1351,6 +1353,387 @@ static int sq_token_revoke(void *p, const char *id, kx_ms at, struct kx_err *err
 		return kx_err_set(err, KX_ECONFLICT, "token '%s' is already revoked", id);
 	}
 	return 0;
+}
+
+/* ---- switches, caps, approvals (core/guard.h) ---- */
+
+/* Column i as a new string in *out (NULL for SQL NULL); false when out of
+ * memory. */
+static bool col_opt(sqlite3_stmt *st, int i, char **out)
+{
+	*out = col_text(st, i);
+	return *out || sqlite3_column_type(st, i) == SQLITE_NULL;
+}
+
+/* Binds a ramp to columns i..i+4 (start, end, window, floor, peak): all
+ * NULL when there is none. */
+static void bind_ramp(sqlite3_stmt *st, int i, const struct kx_gate_ramp *r)
+{
+	if (r->start == KX_TIME_UNSET) {
+		for (int k = 0; k < 5; k++)
+			sqlite3_bind_null(st, i + k);
+		return;
+	}
+	sqlite3_bind_int64(st, i, r->start);
+	bind_time(st, i + 1, r->end);
+	sqlite3_bind_int64(st, i + 2, r->window);
+	sqlite3_bind_int64(st, i + 3, r->floor);
+	sqlite3_bind_int64(st, i + 4, r->peak);
+}
+
+#define SWITCH_COLS                                                                            \
+	"id, selector, mode, reason, set_by, set_at, expires_at, incident_id, ramp_start, "    \
+	"ramp_end, ramp_window, ramp_floor, ramp_peak, cleared_at, cleared_by, clear_reason"
+
+/* Reads a row of SWITCH_COLS into sw (initialised here). */
+static int read_switch(sqlite3_stmt *st, struct kx_switch *sw, struct kx_err *err)
+{
+	kx_switch_init(sw);
+	snprintf(sw->id, sizeof(sw->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	kx_gate_mode_parse((const char *)sqlite3_column_text(st, 2), &sw->mode, NULL);
+	sw->set_at = sqlite3_column_int64(st, 5);
+	sw->expires_at = col_time(st, 6);
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
+		sw->ramp.start = sqlite3_column_int64(st, 8);
+		sw->ramp.end = col_time(st, 9);
+		sw->ramp.window = sqlite3_column_int64(st, 10);
+		sw->ramp.floor = (uint32_t)sqlite3_column_int64(st, 11);
+		sw->ramp.peak = (uint32_t)sqlite3_column_int64(st, 12);
+	}
+	sw->cleared_at = col_time(st, 13);
+	if (!col_opt(st, 1, &sw->selector) || !col_opt(st, 3, &sw->reason) ||
+	    !col_opt(st, 4, &sw->set_by) || !col_opt(st, 7, &sw->incident) ||
+	    !col_opt(st, 14, &sw->cleared_by) || !col_opt(st, 15, &sw->clear_reason))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int sq_switch_insert(void *p, const struct kx_switch *sw, struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "INSERT INTO switches (" SWITCH_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_bind_text(st, 1, sw->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sw->selector ? sw->selector : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, kx_gate_mode_name(sw->mode), -1, SQLITE_STATIC);
+	bind_text(st, 4, sw->reason);
+	bind_text(st, 5, sw->set_by);
+	bind_time(st, 6, sw->set_at);
+	bind_time(st, 7, sw->expires_at);
+	bind_text(st, 8, sw->incident);
+	bind_ramp(st, 9, &sw->ramp);
+	bind_time(st, 14, sw->cleared_at);
+	bind_text(st, 15, sw->cleared_by);
+	bind_text(st, 16, sw->clear_reason);
+	return step_done(t, st, err);
+}
+
+static int sq_switch_get(void *p, const char *id, struct kx_switch *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " SWITCH_COLS " FROM switches WHERE id = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rc = read_switch(st, out, err);
+		done(st);
+		if (rc)
+			kx_switch_release(out);
+		return rc;
+	}
+	done(st);
+	if (rc == SQLITE_DONE)
+		return kx_err_set(err, KX_ENOTFOUND, "switch '%.64s' not found", id);
+	return db_error(t->c->db, rc, err);
+}
+
+static int sq_switch_update(void *p, const struct kx_switch *sw, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "UPDATE switches SET mode=?, reason=?, expires_at=?, ramp_start=?, ramp_end=?, "
+		 "ramp_window=?, ramp_floor=?, ramp_peak=?, cleared_at=?, cleared_by=?, "
+		 "clear_reason=? WHERE id=?");
+	sqlite3_bind_text(st, 1, kx_gate_mode_name(sw->mode), -1, SQLITE_STATIC);
+	bind_text(st, 2, sw->reason);
+	bind_time(st, 3, sw->expires_at);
+	bind_ramp(st, 4, &sw->ramp);
+	bind_time(st, 9, sw->cleared_at);
+	bind_text(st, 10, sw->cleared_by);
+	bind_text(st, 11, sw->clear_reason);
+	sqlite3_bind_text(st, 12, sw->id, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "switch '%.64s' not found", sw->id);
+	return 0;
+}
+
+static int sq_switch_list(void *p, bool all, kx_ms now, struct kx_switches *out,
+			  struct kx_err *err)
+{
+	struct tx *t = p;
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+	/* In force: kx_switch_active in SQL. */
+	STMT(sa, "SELECT " SWITCH_COLS " FROM switches ORDER BY set_at, id");
+	STMT(sn, "SELECT " SWITCH_COLS " FROM switches WHERE cleared_at IS NULL "
+		 "AND (expires_at IS NULL OR expires_at > ?1) "
+		 "AND (ramp_start IS NULL OR ramp_end > ?1) ORDER BY set_at, id");
+	st = all ? sa : sn;
+	if (!all)
+		sqlite3_bind_int64(st, 1, now);
+	out->v = NULL;
+	out->n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto fail;
+		}
+		out->n++;
+		if ((rc = read_switch(st, &out->v[out->n - 1], err)))
+			goto fail;
+	}
+	done(st);
+	if (rc != SQLITE_DONE) {
+		kx_switches_release(out);
+		return db_error(t->c->db, rc, err);
+	}
+	return 0;
+fail:
+	done(st);
+	kx_switches_release(out);
+	return rc;
+}
+
+static int sq_cap_put(void *p, const struct kx_cap *c, bool *created, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(ins, "INSERT INTO caps (id, spec, set_by, set_at) VALUES (?,?,?,?) "
+		  "ON CONFLICT (id) DO NOTHING");
+	STMT(upd, "UPDATE caps SET spec=?2, set_by=?3, set_at=?4 WHERE id=?1");
+	/* The writer lock is held for the whole transaction: nobody can delete
+	 * the row between the two statements. */
+	for (int k = 0; k < 2; k++) {
+		sqlite3_stmt *st = k ? upd : ins;
+		bind_text(st, 1, c->id);
+		bind_text(st, 2, c->spec);
+		bind_text(st, 3, c->set_by);
+		bind_time(st, 4, c->set_at);
+		if ((rc = step_done(t, st, err)))
+			return rc;
+		if (sqlite3_changes(t->c->db) == 1) {
+			*created = k == 0;
+			return 0;
+		}
+	}
+	return kx_err_set(err, KX_ESTORE, "database error: cap '%.64s' was neither added nor replaced",
+			  c->id);
+}
+
+static int sq_cap_delete(void *p, const char *id, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "DELETE FROM caps WHERE id = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "cap '%.64s' not found", id);
+	return 0;
+}
+
+static int sq_cap_list(void *p, struct kx_caps *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	size_t cap = 0;
+	int rc;
+	STMT(st, "SELECT id, spec, set_by, set_at FROM caps ORDER BY id");
+	out->v = NULL;
+	out->n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kx_cap *c;
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v)))
+			goto nomem;
+		c = &out->v[out->n++];
+		kx_cap_init(c);
+		c->set_at = sqlite3_column_int64(st, 3);
+		if (!col_opt(st, 0, &c->id) || !col_opt(st, 1, &c->spec) ||
+		    !col_opt(st, 2, &c->set_by))
+			goto nomem;
+	}
+	done(st);
+	if (rc != SQLITE_DONE) {
+		kx_caps_release(out);
+		return db_error(t->c->db, rc, err);
+	}
+	return 0;
+nomem:
+	done(st);
+	kx_caps_release(out);
+	return kx_err_set(err, KX_ENOMEM, "out of memory");
+}
+
+#define APPROVAL_COLS                                                                          \
+	"id, switch_id, labels, idempotency_key, read_only, requested_by, requested_at, "      \
+	"expires_at, status, decided_by, decided_at, note"
+
+/* Reads a row of APPROVAL_COLS into a (initialised here). */
+static int read_approval(sqlite3_stmt *st, struct kx_approval *a, struct kx_err *err)
+{
+	const char *labels = (const char *)sqlite3_column_text(st, 2);
+	kx_approval_init(a);
+	snprintf(a->id, sizeof(a->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	a->read_only = sqlite3_column_int(st, 4) != 0;
+	a->requested_at = sqlite3_column_int64(st, 6);
+	a->expires_at = col_time(st, 7);
+	kx_approval_status_parse((const char *)sqlite3_column_text(st, 8), &a->status, NULL);
+	a->decided_at = col_time(st, 10);
+	if (!col_opt(st, 1, &a->switch_id) || !col_opt(st, 3, &a->idempotency_key) ||
+	    !col_opt(st, 5, &a->requested_by) || !col_opt(st, 9, &a->decided_by) ||
+	    !col_opt(st, 11, &a->note))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return labels ? kx_audit_labels_parse(labels, &a->labels, err) : 0;
+}
+
+/* Steps st to the end, reading each row into a new element of out. */
+static int read_approval_rows(struct tx *t, sqlite3_stmt *st, struct kx_approvals *out,
+			      struct kx_err *err)
+{
+	size_t cap = 0;
+	int rc;
+	out->v = NULL;
+	out->n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (kx_array_grow(&out->v, &cap, out->n + 1, sizeof(*out->v))) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto fail;
+		}
+		out->n++;
+		if ((rc = read_approval(st, &out->v[out->n - 1], err)))
+			goto fail;
+	}
+	done(st);
+	if (rc != SQLITE_DONE) {
+		kx_approvals_release(out);
+		return db_error(t->c->db, rc, err);
+	}
+	return 0;
+fail:
+	done(st);
+	kx_approvals_release(out);
+	return rc;
+}
+
+/* Steps st, expected to give one row of APPROVAL_COLS or none (then
+ * KX_ENOTFOUND "approval request WHAT not found"). */
+static int approval_one(struct tx *t, sqlite3_stmt *st, struct kx_approval *out,
+			const char *what, struct kx_err *err)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rc = read_approval(st, out, err);
+		done(st);
+		if (rc)
+			kx_approval_release(out);
+		return rc;
+	}
+	done(st);
+	if (rc == SQLITE_DONE)
+		return kx_err_set(err, KX_ENOTFOUND, "approval request %s not found", what);
+	return db_error(t->c->db, rc, err);
+}
+
+static int sq_approval_insert(void *p, const struct kx_approval *a, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct kx_buf labels;
+	int rc;
+	STMT(st, "INSERT INTO approvals (" APPROVAL_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+	kx_buf_init(&labels, 64 * 1024);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+	bind_text(st, 2, a->switch_id);
+	sqlite3_bind_text(st, 3, kx_buf_str(&labels), (int)labels.len, SQLITE_STATIC);
+	bind_text(st, 4, a->idempotency_key);
+	sqlite3_bind_int(st, 5, a->read_only);
+	bind_text(st, 6, a->requested_by);
+	bind_time(st, 7, a->requested_at);
+	bind_time(st, 8, a->expires_at);
+	sqlite3_bind_text(st, 9, kx_approval_status_name(a->status), -1, SQLITE_STATIC);
+	bind_text(st, 10, a->decided_by);
+	bind_time(st, 11, a->decided_at);
+	bind_text(st, 12, a->note);
+	rc = step_done(t, st, err);
+	kx_buf_release(&labels);
+	return rc;
+}
+
+static int sq_approval_get(void *p, const char *id, struct kx_approval *out,
+			   struct kx_err *err)
+{
+	struct tx *t = p;
+	char what[96];
+	STMT(st, "SELECT " APPROVAL_COLS " FROM approvals WHERE id = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	snprintf(what, sizeof(what), "'%.64s'", id);
+	return approval_one(t, st, out, what, err);
+}
+
+static int sq_approval_pending_by_key(void *p, const char *switch_id, const char *key,
+				      kx_ms now, struct kx_approval *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "SELECT " APPROVAL_COLS " FROM approvals WHERE switch_id = ? "
+		 "AND idempotency_key = ? AND status = 'pending' "
+		 "AND (expires_at IS NULL OR expires_at > ?) "
+		 "ORDER BY requested_at DESC, id DESC LIMIT 1");
+	if (!switch_id || !key)
+		return kx_err_set(err, KX_ENOTFOUND, "no pending approval request for that key");
+	sqlite3_bind_text(st, 1, switch_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	return approval_one(t, st, out, "for that key", err);
+}
+
+static int sq_approval_update(void *p, const struct kx_approval *a, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "UPDATE approvals SET status=?, decided_by=?, decided_at=?, note=? WHERE id=?");
+	sqlite3_bind_text(st, 1, kx_approval_status_name(a->status), -1, SQLITE_STATIC);
+	bind_text(st, 2, a->decided_by);
+	bind_time(st, 3, a->decided_at);
+	bind_text(st, 4, a->note);
+	sqlite3_bind_text(st, 5, a->id, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "approval request '%.64s' not found", a->id);
+	return 0;
+}
+
+static int sq_approval_list(void *p, const struct kx_approval_filter *f,
+			    struct kx_approvals *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int limit = f->limit > 0 ? f->limit : 100;
+	STMT(sa, "SELECT " APPROVAL_COLS " FROM approvals "
+		 "ORDER BY requested_at DESC, id DESC LIMIT ?");
+	STMT(sp, "SELECT " APPROVAL_COLS " FROM approvals WHERE status = 'pending' "
+		 "AND (expires_at IS NULL OR expires_at > ?) "
+		 "ORDER BY requested_at DESC, id DESC LIMIT ?");
+	if (f->pending_only) {
+		sqlite3_bind_int64(sp, 1, f->now);
+		sqlite3_bind_int(sp, 2, limit);
+		return read_approval_rows(t, sp, out, err);
+	}
+	sqlite3_bind_int(sa, 1, limit);
+	return read_approval_rows(t, sa, out, err);
 }
 
 /* ---- jobs ---- */
@@ -1871,4 +2254,16 @@ const struct kx_store_backend kx_store_sqlite = {
 	.audit_page = sq_audit_page,
 	.audit_duplicates = sq_audit_duplicates,
 	.audit_recipients = sq_audit_recipients,
+	.switch_insert = sq_switch_insert,
+	.switch_get = sq_switch_get,
+	.switch_update = sq_switch_update,
+	.switch_list = sq_switch_list,
+	.cap_put = sq_cap_put,
+	.cap_delete = sq_cap_delete,
+	.cap_list = sq_cap_list,
+	.approval_insert = sq_approval_insert,
+	.approval_get = sq_approval_get,
+	.approval_pending_by_key = sq_approval_pending_by_key,
+	.approval_update = sq_approval_update,
+	.approval_list = sq_approval_list,
 };
