@@ -1,7 +1,9 @@
 #include "service/incidents.h"
+#include "core/notify.h"
 #include "core/record.h"
 #include "core/text.h"
 #include "service/audit.h"
+#include "service/outbox.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +113,8 @@ int kx_svc_declare(const struct kx_app *app, const struct kx_token *who,
 	struct kx_incident inc;
 	struct kx_tx *tx = NULL;
 	struct kx_buf text;
-	char day[9];
+	char day[9], at[KX_TIME_STRLEN];
+	json_t *ev = NULL;
 	int64_t seq;
 	int rc;
 
@@ -164,8 +167,14 @@ int kx_svc_declare(const struct kx_app *app, const struct kx_token *who,
 	    (rc = kx_store_incident_next_seq(tx, day, &seq, err)))
 		goto out;
 	kx_incident_id_format(inc.id, now, seq);
+	ev = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "id", inc.id, "title", inc.title,
+		       "severity", inc.severity, "status", kx_status_name(inc.status), "labels",
+		       kx_notify_labels_json(&inc.labels), "declared_at", kx_time_format(now, at));
 	if ((rc = kx_store_incident_insert(tx, &inc, err)) ||
 	    (rc = add_entry(tx, who, inc.id, "declared", kx_buf_str(&text), now, NULL, err)) ||
+	    (rc = ev ? 0 : kx_err_set(err, KX_ENOMEM, "out of memory")) ||
+	    (rc = kx_svc_outbox_emit(app, tx, "incident.declared", &inc.labels, ev, now, NULL,
+				     err)) ||
 	    (rc = kx_svc_audit_record(app, tx, who, "incident.declare", inc.id, &inc.labels, now,
 				      err)))
 		goto out;
@@ -179,6 +188,7 @@ out:
 	kx_store_rollback(tx);
 	kx_incident_release(&inc);
 	kx_buf_release(&text);
+	json_decref(ev);
 	return rc;
 }
 
@@ -316,6 +326,22 @@ static int apply(const struct kx_app *app, const struct kx_token *who, struct kx
 	return kx_err_set(err, KX_EINVAL, "unknown change");
 }
 
+/* The audit log's name for a change: every human change to an incident is
+ * on record there too, with its author. */
+static const char *audit_action(enum kx_change_kind k)
+{
+	switch (k) {
+	case KX_CHANGE_STATUS: return "incident.status";
+	case KX_CHANGE_SEVERITY: return "incident.severity";
+	case KX_CHANGE_ROLE: return "incident.assign";
+	case KX_CHANGE_ACK: return "incident.acknowledge";
+	case KX_CHANGE_IMPACT: return "incident.impact";
+	case KX_CHANGE_RESOLVE: return "incident.resolve";
+	case KX_CHANGE_REOPEN: return "incident.reopen";
+	default: return "incident.edit";
+	}
+}
+
 int kx_svc_incident_change(const struct kx_app *app, const struct kx_token *who,
 			   const char *id, const struct kx_change *c, kx_ms now,
 			   struct kx_incident *out, struct kx_err *err)
@@ -346,7 +372,9 @@ int kx_svc_incident_change(const struct kx_app *app, const struct kx_token *who,
 		struct kx_incident b = {.status = before};
 		if ((rc = kx_store_incident_update(tx, &inc, version, err)) ||
 		    (rc = add_entry(tx, who, id, change_kind(c->kind, &b, &inc), kx_buf_str(&text), now,
-				    NULL, err)))
+				    NULL, err)) ||
+		    (rc = kx_svc_audit_record(app, tx, who, audit_action(c->kind), id, &inc.labels, now,
+					      err)))
 			goto out;
 	}
 	rc = kx_store_commit(tx, err);

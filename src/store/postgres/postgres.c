@@ -64,7 +64,7 @@
 #include <unistd.h>
 
 #define NCONNS 8
-#define STMT_CACHE 64
+#define STMT_CACHE 128
 #define MAX_PARAMS 24
 #define MAX_SUBSCRIBERS 16
 /* pg_advisory_lock key held while migrating ("klaxonMG"). */

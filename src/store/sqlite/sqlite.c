@@ -28,7 +28,7 @@
 #define NREADERS 4
 #define BATCH_RING 64
 #define MAX_SUBSCRIBERS 16
-#define STMT_CACHE 64
+#define STMT_CACHE 128
 
 struct conn {
 	sqlite3 *db;
