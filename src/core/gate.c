@@ -987,10 +987,13 @@ int kx_gate_snapshot_seal(struct kx_gate_snapshot *snap, struct kx_err *err)
 		return 0;
 	if (snap->nsw > UINT32_MAX || snap->ncap > UINT32_MAX)
 		return kx_err_set(err, KX_ETOOBIG, "too many rules");
-	if ((rc = check_unique("switch", (const char *)snap->sw + offsetof(struct sw_rule, id),
-			       snap->nsw, sizeof(struct sw_rule), err)) ||
-	    (rc = check_unique("cap", (const char *)snap->caps + offsetof(struct cap_rule, id),
-			       snap->ncap, sizeof(struct cap_rule), err)))
+	/* (no arithmetic on the arrays when they are empty: they may be NULL) */
+	if ((snap->nsw &&
+	     (rc = check_unique("switch", (const char *)snap->sw + offsetof(struct sw_rule, id),
+				snap->nsw, sizeof(struct sw_rule), err))) ||
+	    (snap->ncap &&
+	     (rc = check_unique("cap", (const char *)snap->caps + offsetof(struct cap_rule, id),
+				snap->ncap, sizeof(struct cap_rule), err))))
 		return rc;
 	if (index_build(&snap->sw_ix, snap->sw, snap->nsw, sizeof(struct sw_rule),
 			offsetof(struct sw_rule, sel)) ||
