@@ -1,4 +1,5 @@
 #include "service/audit.h"
+#include "service/detect.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,10 @@ int kx_svc_audit_append(const struct kx_app *app, const struct kx_token *who,
 		goto out;
 	rc = kx_store_commit(tx, err);
 	tx = NULL;
+	/* committed: the detections see the events (their side effects never
+	 * fail this append) */
+	if (!rc && app->detect)
+		kx_svc_detect_feed(app, ev, n, now);
 out:
 	kx_store_rollback(tx);
 	return rc;
