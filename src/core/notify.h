@@ -1,0 +1,74 @@
+/* notify.h — the pure parts of notifications out (service/outbox.h queues
+ * them, engine/outbox.h delivers them): which events a channel takes, the
+ * webhook signature, how a receiver's answer is treated, the retry backoff
+ * and the chat line a Slack or Mattermost channel shows.
+ *
+ * Nothing here does I/O or reads the clock; randomness (the backoff's
+ * jitter) is a parameter.
+ */
+#ifndef KX_NOTIFY_H
+#define KX_NOTIFY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/labels.h"
+#include "lib/buf.h"
+#include "lib/time.h"
+
+/* True when a channel whose `events` are events[0..n) takes `event`. An
+ * entry is an event name ("switch.set"), a prefix pattern ending in ".*"
+ * ("incident.*" takes "incident.declared", not "incident") or "*"; no
+ * entries at all means every event. */
+bool kx_notify_event_matches(char *const *events, size_t n, const char *event);
+
+/* "sha256=" + 64 lowercase hex digits + NUL. */
+#define KX_NOTIFY_SIG_SIZE (7 + 64 + 1)
+
+/* The X-Klaxon-Signature value of a webhook body: "sha256=" + hex of
+ * HMAC-SHA256(secret, body[0..len)). The receiver computes the same over
+ * the raw body it read and compares in constant time. */
+void kx_notify_sign(const char *secret, const void *body, size_t len,
+		    char out[KX_NOTIFY_SIG_SIZE]);
+
+/* What to do with a delivery attempt, from its HTTP status (0: no answer —
+ * a network error or a timeout). */
+enum kx_notify_verdict {
+	KX_NOTIFY_DONE,	 /* 2xx: delivered */
+	KX_NOTIFY_RETRY, /* no answer, 408, 429, 5xx: try again later */
+	KX_NOTIFY_DROP,	 /* anything else (other 4xx, 1xx, 3xx): retrying cannot help */
+};
+enum kx_notify_verdict kx_notify_verdict(long status);
+
+/* Attempts after which a delivery that keeps failing is dropped (about an
+ * hour and a half of retrying with the backoff below). */
+#define KX_NOTIFY_MAX_ATTEMPTS 25
+#define KX_NOTIFY_BACKOFF_MIN ((kx_ms)1000)
+#define KX_NOTIFY_BACKOFF_MAX ((kx_ms)300000)
+/* r for kx_notify_backoff is uniform in [0, KX_NOTIFY_JITTER_STEPS). */
+#define KX_NOTIFY_JITTER_STEPS 4001u
+
+/* The wait before the next attempt after `attempts` failed ones (1 = the
+ * first failed): 1 s doubling per attempt, times a jitter factor of
+ * 0.8 + 0.4 * r / (KX_NOTIFY_JITTER_STEPS - 1), and never more than
+ * KX_NOTIFY_BACKOFF_MAX. Jitter spreads out the retries of a burst that
+ * failed together, so a receiver that comes back is not hit all at once. */
+kx_ms kx_notify_backoff(int attempts, uint32_t r);
+
+/* A label set as a JSON object {"client":"acme",…}; NULL when out of
+ * memory. The caller owns the reference. */
+json_t *kx_notify_labels_json(const struct kx_labels *ls);
+
+/* Appends the chat text (Slack mrkdwn, which Mattermost also reads) of
+ * `event` with its `data` (the object the event is about; may be NULL),
+ * e.g. "🚨 P1 INC-20261125-001 declared: Duplicate comments (status
+ * investigating)". public_url (may be NULL) adds a link to the incident.
+ * Text that comes from users is escaped (&, <, >) so that it can neither
+ * mention @channel nor forge links, and cut to a readable length. 0 or
+ * KX_ENOMEM (b is then released). */
+int kx_notify_chat_text(const char *event, json_t *data, const char *public_url,
+			struct kx_buf *b);
+
+#endif

@@ -1,0 +1,538 @@
+#include "engine/outbox.h"
+#include "core/notify.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/time.h"
+#include "store/store.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POLL_MS 500
+#define LEASE_MIN_MS ((kx_ms)60000)
+/* A lease outlives the slowest attempt by this much, so that no other
+ * daemon claims a job while it is still being delivered. */
+#define LEASE_SLACK_MS ((kx_ms)30000)
+#define MAX_INFLIGHT 32
+#define CONNECT_TIMEOUT_MS 10000L
+#define RESP_KEEP 160 /* bytes of a failed answer quoted in the log */
+#define MAX_ENGINES 8
+#define USER_AGENT "klaxon/0.1"
+
+/* One attempt in flight. Owns every pointer it holds. */
+struct delivery {
+	int64_t job;
+	int attempts;
+	char *channel; /* name, for the log (never the URL: chat URLs are secrets) */
+	char *id;      /* "ntf_…" */
+	char *body;
+	struct curl_slist *headers;
+	CURL *easy;
+	kx_ms started;
+	size_t resp_len;
+	char resp[RESP_KEEP + 1];
+	char errbuf[CURL_ERROR_SIZE];
+	struct delivery *next;
+};
+
+/* Invariants: `inflight` lists ninflight deliveries, each added to multi;
+ * only the worker thread touches them. `stop` and `wake` are guarded by
+ * `lock` below. */
+struct kx_engine {
+	const struct kx_app *app;
+	struct kx_store *store;
+	struct kx_engine **slot; /* our entry in engines[] */
+	pthread_t thread;
+	CURLM *multi;
+	char worker[320];
+	kx_ms lease;
+	bool stop, wake;
+	bool claim_failing; /* the last claim failed (logged once per streak) */
+	struct delivery *inflight;
+	int ninflight;
+};
+
+/* The store has no unsubscribe, so a subscription must stay valid after its
+ * engine is gone: it points at a slot here, which outlives every engine and
+ * is emptied when its engine stops. A stale subscription on a slot reused by
+ * a later engine only causes a spurious wake-up. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kx_engine *engines[MAX_ENGINES];
+
+static void on_change(const char *topic, const char *payload, void *arg)
+{
+	struct kx_engine **slot = arg;
+	(void)payload;
+	if (strcmp(topic, "outbox") != 0 && strcmp(topic, "*") != 0)
+		return;
+	pthread_mutex_lock(&lock);
+	if (*slot) {
+		(*slot)->wake = true;
+		curl_multi_wakeup((*slot)->multi);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static void delivery_free(struct delivery *d)
+{
+	if (!d)
+		return;
+	if (d->easy)
+		curl_easy_cleanup(d->easy);
+	curl_slist_free_all(d->headers);
+	free(d->channel);
+	free(d->id);
+	free(d->body);
+	free(d);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct delivery *d = arg;
+	size_t len = size * n, room = RESP_KEEP - d->resp_len;
+	if (room > len)
+		room = len;
+	memcpy(d->resp + d->resp_len, p, room);
+	d->resp_len += room;
+	d->resp[d->resp_len] = '\0';
+	return len; /* the rest is read and ignored; the timeout bounds it */
+}
+
+static void finish_job(struct kx_engine *e, int64_t job)
+{
+	struct kx_err err = {0};
+	if (kx_store_job_finish(e->store, job, e->worker, &err))
+		kx_log(KX_LOG_WARN, "outbox: cannot finish job %lld: %s", (long long)job, err.msg);
+}
+
+/* ---- starting a delivery ---- */
+
+static bool valid_token(const char *s, const char *prefix, size_t min, size_t max)
+{
+	size_t n = strlen(s), p = strlen(prefix);
+	if (n < min || n > max || strncmp(s, prefix, p) != 0)
+		return false;
+	for (size_t i = p; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		      s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static int add_header(struct delivery *d, const char *name, const char *value)
+{
+	char line[512];
+	struct curl_slist *l;
+	snprintf(line, sizeof(line), "%s: %s", name, value);
+	if (!(l = curl_slist_append(d->headers, line)))
+		return KX_ENOMEM;
+	d->headers = l;
+	return 0;
+}
+
+/* The body the channel receives: the payload minus "channel" for a
+ * webhook, {"text": …} for a chat channel. */
+static char *make_body(const struct kx_engine *e, const struct kx_channel *ch, json_t *pl,
+		       const char *event)
+{
+	json_t *o;
+	char *s;
+
+	if (ch->kind == KX_CHANNEL_SLACK) {
+		struct kx_buf text;
+		kx_buf_init(&text, 64 * 1024);
+		if (kx_notify_chat_text(event, json_object_get(pl, "data"), e->app->cfg->public_url,
+					&text))
+			return NULL;
+		o = json_pack("{s:s}", "text", kx_buf_str(&text));
+		kx_buf_release(&text);
+	} else {
+		if ((o = json_copy(pl)))
+			json_object_del(o, "channel");
+	}
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static int setup_request(struct kx_engine *e, const struct kx_channel *ch, struct delivery *d,
+			 const char *event)
+{
+	struct curl_slist *l;
+	CURL *c;
+	if (add_header(d, "Content-Type", "application/json") ||
+	    add_header(d, "User-Agent", USER_AGENT) || add_header(d, "X-Klaxon-Event", event) ||
+	    add_header(d, "X-Klaxon-Delivery", d->id) || add_header(d, "Idempotency-Key", d->id))
+		return KX_ENOMEM;
+	/* no "Expect: 100-continue" round trip before the body */
+	if (!(l = curl_slist_append(d->headers, "Expect:")))
+		return KX_ENOMEM;
+	d->headers = l;
+	if (ch->secret) {
+		char sig[KX_NOTIFY_SIG_SIZE];
+		kx_notify_sign(ch->secret, d->body, strlen(d->body), sig);
+		if (add_header(d, "X-Klaxon-Signature", sig))
+			return KX_ENOMEM;
+	}
+	if (!(c = d->easy = curl_easy_init()))
+		return KX_ENOMEM;
+	curl_easy_setopt(c, CURLOPT_URL, ch->url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, d->body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(d->body));
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, d->headers);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ch->timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 ch->timeout < CONNECT_TIMEOUT_MS ? (long)ch->timeout : CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, d->errbuf);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, d);
+	return curl_multi_add_handle(e->multi, c) == CURLM_OK ? 0 : KX_ENOMEM;
+}
+
+/* A "notify" job: delivers it, or drops it when it cannot be delivered. */
+static void start_notify(struct kx_engine *e, const struct kx_job *job, kx_ms now)
+{
+	const struct kx_channel *ch;
+	struct delivery *d = NULL;
+	json_error_t jerr;
+	json_t *pl = json_loads(job->payload, 0, &jerr);
+	const char *name, *id, *event;
+
+	name = json_string_value(json_object_get(pl, "channel"));
+	id = json_string_value(json_object_get(pl, "delivery"));
+	event = json_string_value(json_object_get(pl, "event"));
+	if (!name || !id || !event || !valid_token(id, "ntf_", 5, 64) ||
+	    !valid_token(event, "", 1, 64)) {
+		kx_log(KX_LOG_ERROR, "outbox: dropping job %lld: not a notification payload",
+		       (long long)job->id);
+		goto drop;
+	}
+	if (!(ch = kx_config_channel(e->app->cfg, name))) {
+		kx_log(KX_LOG_WARN,
+		       "outbox: dropping delivery %s (%s): channel '%s' is no longer configured", id,
+		       event, name);
+		goto drop;
+	}
+	if (job->attempts > KX_NOTIFY_MAX_ATTEMPTS) {
+		/* leases that kept expiring: daemons died while delivering it */
+		kx_log(KX_LOG_ERROR, "outbox: dropping delivery %s (%s) to channel '%s' after %d attempts",
+		       id, event, name, job->attempts - 1);
+		goto drop;
+	}
+	if (!(d = calloc(1, sizeof(*d))) || !(d->channel = strdup(name)) ||
+	    !(d->id = strdup(id)) || !(d->body = make_body(e, ch, pl, event)))
+		goto nomem;
+	d->job = job->id;
+	d->attempts = job->attempts;
+	d->started = now;
+	if (setup_request(e, ch, d, event))
+		goto nomem;
+	d->next = e->inflight;
+	e->inflight = d;
+	e->ninflight++;
+	json_decref(pl);
+	return;
+nomem:
+	/* put back for a later try; memory may be back by then */
+	kx_log(KX_LOG_WARN, "outbox: cannot start delivery %s: out of memory", id);
+	if (d && d->easy)
+		curl_multi_remove_handle(e->multi, d->easy);
+	delivery_free(d);
+	json_decref(pl);
+	{
+		struct kx_err err = {0};
+		if (kx_store_job_retry(e->store, job->id, e->worker, now + POLL_MS, &err))
+			kx_log(KX_LOG_WARN, "outbox: cannot put job %lld back: %s",
+			       (long long)job->id, err.msg);
+	}
+	return;
+drop:
+	json_decref(pl);
+	finish_job(e, job->id);
+}
+
+/* Job kinds this engine runs; a kind nobody runs is dropped with a log
+ * line (left queued it would be claimed again forever). */
+static const struct job_kind {
+	const char *kind;
+	void (*start)(struct kx_engine *e, const struct kx_job *job, kx_ms now);
+} job_kinds[] = {
+	{"notify", start_notify},
+};
+
+static void start_job(struct kx_engine *e, const struct kx_job *job, kx_ms now)
+{
+	for (size_t i = 0; i < sizeof(job_kinds) / sizeof(job_kinds[0]); i++)
+		if (!strcmp(job->kind, job_kinds[i].kind)) {
+			job_kinds[i].start(e, job, now);
+			return;
+		}
+	kx_log(KX_LOG_WARN, "outbox: dropping job %lld of unknown kind '%.64s'", (long long)job->id,
+	       job->kind);
+	finish_job(e, job->id);
+}
+
+/* Claims what is due and starts it; true when the claim was full (there
+ * may be more due). */
+static bool claim(struct kx_engine *e, kx_ms now)
+{
+	struct kx_jobs jobs = {0};
+	struct kx_err err = {0};
+	int max = MAX_INFLIGHT - e->ninflight;
+	bool full;
+
+	if (kx_store_job_claim(e->store, e->worker, now, e->lease, max, &jobs, &err)) {
+		if (!e->claim_failing)
+			kx_log(KX_LOG_WARN, "outbox: cannot claim jobs: %s", err.msg);
+		e->claim_failing = true;
+		return false;
+	}
+	if (e->claim_failing)
+		kx_log(KX_LOG_INFO, "outbox: claiming jobs again");
+	e->claim_failing = false;
+	for (size_t i = 0; i < jobs.n; i++)
+		start_job(e, &jobs.v[i], now);
+	full = (int)jobs.n == max;
+	kx_jobs_release(&jobs);
+	return full;
+}
+
+/* ---- finishing a delivery ---- */
+
+static void describe(const struct delivery *d, CURLcode res, long status, char *out, size_t n)
+{
+	char quoted[RESP_KEEP + 1];
+	size_t i;
+
+	if (res != CURLE_OK) {
+		snprintf(out, n, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(res));
+		return;
+	}
+	for (i = 0; i < d->resp_len; i++) {
+		unsigned char c = (unsigned char)d->resp[i];
+		quoted[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+	}
+	quoted[i] = '\0';
+	if (i)
+		snprintf(out, n, "HTTP %ld '%s%s'", status, quoted, i == RESP_KEEP ? "…" : "");
+	else
+		snprintf(out, n, "HTTP %ld", status);
+}
+
+static void done(struct kx_engine *e, struct delivery *d, CURLcode res, kx_ms now)
+{
+	enum kx_notify_verdict v;
+	struct kx_err err = {0};
+	char what[CURL_ERROR_SIZE + RESP_KEEP + 64];
+	long status = 0;
+
+	if (res == CURLE_OK)
+		curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
+	/* a URL curl refuses will not get better by retrying */
+	if (res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT)
+		v = KX_NOTIFY_DROP;
+	else
+		v = res == CURLE_OK ? kx_notify_verdict(status) : KX_NOTIFY_RETRY;
+	describe(d, res, status, what, sizeof(what));
+
+	if (v == KX_NOTIFY_DONE) {
+		kx_log(KX_LOG_DEBUG, "outbox: delivered %s to channel '%s' in %lld ms (attempt %d)",
+		       d->id, d->channel, (long long)(now - d->started), d->attempts);
+		finish_job(e, d->job);
+	} else if (v == KX_NOTIFY_DROP) {
+		kx_log(KX_LOG_WARN,
+		       "outbox: delivery %s to channel '%s' failed: %s (attempt %d; dropped, not retried)",
+		       d->id, d->channel, what, d->attempts);
+		finish_job(e, d->job);
+	} else if (d->attempts >= KX_NOTIFY_MAX_ATTEMPTS) {
+		kx_log(KX_LOG_ERROR,
+		       "outbox: delivery %s to channel '%s' failed: %s (attempt %d; giving up)", d->id,
+		       d->channel, what, d->attempts);
+		finish_job(e, d->job);
+	} else {
+		kx_ms wait = kx_notify_backoff(d->attempts, randombytes_uniform(KX_NOTIFY_JITTER_STEPS));
+		kx_log(KX_LOG_WARN,
+		       "outbox: delivery %s to channel '%s' failed: %s (attempt %d; retrying in %lld ms)",
+		       d->id, d->channel, what, d->attempts, (long long)wait);
+		if (kx_store_job_retry(e->store, d->job, e->worker, now + wait, &err))
+			kx_log(KX_LOG_WARN, "outbox: cannot reschedule job %lld: %s", (long long)d->job,
+			       err.msg);
+	}
+}
+
+static void unlink_delivery(struct kx_engine *e, struct delivery *d)
+{
+	for (struct delivery **p = &e->inflight; *p; p = &(*p)->next)
+		if (*p == d) {
+			*p = d->next;
+			e->ninflight--;
+			break;
+		}
+	curl_multi_remove_handle(e->multi, d->easy);
+}
+
+static void reap(struct kx_engine *e)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(e->multi, &left))) {
+		struct delivery *d;
+		CURLcode res = m->data.result;
+		char *priv = NULL;
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		if (!(d = (struct delivery *)priv))
+			continue;
+		done(e, d, res, kx_now_ms());
+		unlink_delivery(e, d); /* m is invalid from here on */
+		delivery_free(d);
+	}
+}
+
+/* At stop: what is in flight goes back to the queue, due at once, so the
+ * next daemon (or the next start of this one) sends it without waiting for
+ * the lease to run out. The receiver may have seen it: it dedupes. */
+static void abandon(struct kx_engine *e)
+{
+	kx_ms now = kx_now_ms();
+	while (e->inflight) {
+		struct delivery *d = e->inflight;
+		struct kx_err err = {0};
+		unlink_delivery(e, d);
+		if (kx_store_job_retry(e->store, d->job, e->worker, now, &err))
+			kx_log(KX_LOG_WARN, "outbox: cannot put job %lld back: %s", (long long)d->job,
+			       err.msg);
+		delivery_free(d);
+	}
+}
+
+/* ---- the worker ---- */
+
+static void *run(void *arg)
+{
+	struct kx_engine *e = arg;
+	kx_ms last_claim = KX_TIME_UNSET;
+	bool more = false;
+
+	for (;;) {
+		bool wake, stop;
+		kx_ms now, left;
+		int running;
+
+		pthread_mutex_lock(&lock);
+		stop = e->stop;
+		wake = e->wake;
+		e->wake = false;
+		pthread_mutex_unlock(&lock);
+		if (stop)
+			break;
+		now = kx_now_ms();
+		if (e->ninflight < MAX_INFLIGHT &&
+		    (wake || more || last_claim == KX_TIME_UNSET || now - last_claim >= POLL_MS)) {
+			more = claim(e, now);
+			last_claim = now;
+		}
+		curl_multi_perform(e->multi, &running);
+		reap(e);
+		left = POLL_MS - (kx_now_ms() - last_claim);
+		if (more && e->ninflight < MAX_INFLIGHT)
+			left = 0;
+		/* returns early on socket activity, curl's own timers and
+		 * curl_multi_wakeup (a commit, or stop) */
+		curl_multi_poll(e->multi, NULL, 0, left < 0 ? 0 : left > POLL_MS ? POLL_MS : (int)left,
+				NULL);
+	}
+	abandon(e);
+	return NULL;
+}
+
+int kx_engine_start(const struct kx_app *app, struct kx_engine **out, struct kx_err *err)
+{
+	struct kx_engine *e;
+	char host[256] = "localhost";
+	size_t slot;
+	int rc;
+
+	*out = NULL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return kx_err_set(err, KX_EIO, "cannot initialise libcurl");
+	if (!(e = calloc(1, sizeof(*e))) || !(e->multi = curl_multi_init())) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto fail;
+	}
+	e->app = app;
+	e->store = app->store;
+	e->wake = true; /* claim at once: jobs may be waiting from before */
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(e->worker, sizeof(e->worker), "%s:%d", host, (int)getpid());
+	e->lease = LEASE_MIN_MS;
+	for (size_t i = 0; i < app->cfg->nchannels; i++)
+		if (app->cfg->channels[i].timeout + LEASE_SLACK_MS > e->lease)
+			e->lease = app->cfg->channels[i].timeout + LEASE_SLACK_MS;
+
+	pthread_mutex_lock(&lock);
+	for (slot = 0; slot < MAX_ENGINES && engines[slot]; slot++)
+		;
+	if (slot < MAX_ENGINES) {
+		engines[slot] = e;
+		e->slot = &engines[slot];
+	}
+	pthread_mutex_unlock(&lock);
+	if (!e->slot) {
+		rc = kx_err_set(err, KX_ENOMEM, "too many outbox engines");
+		goto fail;
+	}
+	if ((rc = kx_store_subscribe(app->store, on_change, e->slot, err)))
+		goto fail;
+	if (pthread_create(&e->thread, NULL, run, e) != 0) {
+		rc = kx_err_set(err, KX_ENOMEM, "cannot start the outbox thread");
+		goto fail;
+	}
+	kx_log(KX_LOG_INFO, "outbox: delivering to %zu channel%s as worker '%s'",
+	       app->cfg->nchannels, app->cfg->nchannels == 1 ? "" : "s", e->worker);
+	*out = e;
+	return 0;
+fail:
+	if (e) {
+		pthread_mutex_lock(&lock);
+		if (e->slot)
+			*e->slot = NULL;
+		pthread_mutex_unlock(&lock);
+		if (e->multi)
+			curl_multi_cleanup(e->multi);
+		free(e);
+	}
+	curl_global_cleanup();
+	return rc;
+}
+
+void kx_engine_stop(struct kx_engine *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&lock);
+	*e->slot = NULL; /* no more wake-ups from the feed */
+	e->stop = true;
+	curl_multi_wakeup(e->multi);
+	pthread_mutex_unlock(&lock);
+	pthread_join(e->thread, NULL);
+	curl_multi_cleanup(e->multi);
+	free(e);
+	curl_global_cleanup();
+}
