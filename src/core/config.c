@@ -125,6 +125,27 @@ static void detection_release(struct kx_detection *d)
 	memset(d, 0, sizeof(*d));
 }
 
+static const char *const known_events[] = {
+	"incident.declared", "switch.set",	   "switch.cleared",   "switch.resumed",
+	"cap.set",	     "cap.cleared",	   "approval.requested", "approval.decided",
+	"detection.fired",   NULL,
+};
+
+bool kx_config_event_known(const char *name)
+{
+	size_t n = strlen(name);
+	if (!strcmp(name, "*"))
+		return true;
+	for (const char *const *e = known_events; *e; e++) {
+		if (!strcmp(*e, name))
+			return true;
+		/* "switch.*": a known family */
+		if (n >= 3 && name[n - 1] == '*' && name[n - 2] == '.' && !strncmp(*e, name, n - 1))
+			return true;
+	}
+	return false;
+}
+
 const char *kx_channel_kind_name(enum kx_channel_kind k)
 {
 	return k == KX_CHANNEL_SLACK ? "slack" : "webhook";
@@ -635,8 +656,17 @@ static int channel_pair(struct ctx *c, const char *key, yaml_node_t *v, void *ar
 	}
 	if (!strcmp(key, "secret"))
 		return get_string(c, v, key, &ch->secret);
-	if (!strcmp(key, "events"))
-		return get_strv(c, v, key, &ch->events, &ch->nevents);
+	if (!strcmp(key, "events")) {
+		if ((rc = get_strv(c, v, key, &ch->events, &ch->nevents)))
+			return rc;
+		for (size_t i = 0; i < ch->nevents; i++)
+			if (!kx_config_event_known(ch->events[i]))
+				return at(c, v,
+					  "'events': unknown event '%.64s' (use e.g. incident.declared, "
+					  "switch.*, or * for all)",
+					  ch->events[i]);
+		return 0;
+	}
 	if (!strcmp(key, "selector"))
 		return get_selector(c, v, key, &ch->selector);
 	if (!strcmp(key, "timeout")) {

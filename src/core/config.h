@@ -120,6 +120,10 @@ void kx_config_release(struct kx_config *cfg);
 int kx_config_parse(struct kx_config *cfg, const char *text, size_t len, const char *file,
 		    struct kx_err *err);
 
+/* Is name an event the outbox sends ("switch.set"), a family of them
+ * ("switch.*") or "*"? The list is in service/outbox.h. */
+bool kx_config_event_known(const char *name);
+
 const struct kx_channel *kx_config_channel(const struct kx_config *cfg, const char *name);
 
 const struct kx_severity *kx_config_severity(const struct kx_config *cfg, const char *name);

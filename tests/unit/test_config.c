@@ -292,6 +292,48 @@ static void parse_applies_on_top(void **state)
 	assert_string_equal(cfg->data_dir, "./var");
 }
 
+static void parse_gate_and_channels(void **state)
+{
+	struct kx_config *cfg = *state;
+	struct kx_err err;
+	assert_int_equal(parse(cfg,
+			       "gate:\n"
+			       "  dedupe_window: 1h\n"
+			       "  approval_ttl: 10m\n"
+			       "  caps:\n"
+			       "    - {id: ig-comments, spec: \"platform=instagram,action=comment: 200/1d\"}\n"
+			       "channels:\n"
+			       "  - name: ops\n"
+			       "    type: webhook\n"
+			       "    url: http://127.0.0.1:9/hook\n"
+			       "    secret: s3cret\n"
+			       "    events: [switch.*, incident.declared]\n"
+			       "    selector: client=acme\n",
+			       &err),
+			 0);
+	assert_int_equal(cfg->gate.dedupe_window, 3600000);
+	assert_int_equal(cfg->gate.approval_ttl, 600000);
+	assert_int_equal(cfg->gate.ncaps, 1);
+	assert_string_equal(cfg->gate.caps[0].id, "ig-comments");
+	assert_int_equal(cfg->nchannels, 1);
+	assert_int_equal(cfg->channels[0].nevents, 2);
+	assert_string_equal(cfg->channels[0].selector, "client=acme");
+	assert_non_null(kx_config_channel(cfg, "ops"));
+}
+
+static void parse_gate_and_channel_errors(void **state)
+{
+	(void)state;
+	expect_error("channels:\n  - {name: ops, url: \"http://x/\", events: [incident.declare]}\n", 2,
+		     43, "unknown event 'incident.declare'");
+	expect_error("channels:\n  - {name: ops, url: \"ftp://x/\"}\n", 2, 22, "http:// or https://");
+	expect_error("gate:\n  caps:\n    - {id: c1, spec: \"action=dm: 1/0s\"}\n", 3, 7,
+		     "cap 'c1'");
+	expect_error("gate:\n  dedupe_window: -1s\n", 2, 18, "dedupe_window");
+	expect_error("detections:\n  - {name: loop, threshold: 5, window: 1m, severity: P9}\n", 1,
+		     1, "unknown severity 'P9'");
+}
+
 static void parse_empty_document_is_fine(void **state)
 {
 	struct kx_config *cfg = *state;
@@ -538,6 +580,8 @@ int main(void)
 		cmocka_unit_test(error_severity_fields),
 		cmocka_unit_test(error_too_many_severities),
 		cmocka_unit_test(error_type_fields),
+		cmocka_unit_test_setup_teardown(parse_gate_and_channels, setup, teardown),
+		cmocka_unit_test(parse_gate_and_channel_errors),
 		cmocka_unit_test(error_invalid_yaml),
 		cmocka_unit_test(error_control_characters),
 		cmocka_unit_test(error_names_the_file),
