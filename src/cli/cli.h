@@ -190,8 +190,15 @@ const char *kx_cli_jstr(const json_t *o, const char *key);
  * with sep, objects become k=v joined with sep. */
 int kx_cli_jtext(struct kx_buf *b, const json_t *v, const char *sep);
 
-/* The command families (incident.c, token.c, config_cmd.c, audit.c). */
+/* The command families (incident.c, token.c, config_cmd.c, audit.c,
+ * switch.c, gate.c); stop and resume are commands at the top level. */
 extern const struct kx_cmd kx_cli_incident;
+extern const struct kx_cmd kx_cli_stop;
+extern const struct kx_cmd kx_cli_resume;
+extern const struct kx_cmd kx_cli_switch;
+extern const struct kx_cmd kx_cli_cap;
+extern const struct kx_cmd kx_cli_gate;
+extern const struct kx_cmd kx_cli_approval;
 extern const struct kx_cmd kx_cli_audit;
 extern const struct kx_cmd kx_cli_token;
 extern const struct kx_cmd kx_cli_severity;

@@ -760,6 +760,71 @@ out:
 	return rc;
 }
 
+/* ---- evidence ------------------------------------------------------------ */
+
+/* Checks a flag that takes a duration back from now ("2h") or an RFC 3339
+ * time, as the API does. */
+static int check_when(const struct kx_args *a, const char *flag)
+{
+	const char *v = kx_args_get(a, flag);
+	kx_ms t;
+
+	if (v && kx_duration_parse(v, &t) && kx_time_parse(v, &t))
+		return kx_cli_usage(a, "invalid value '%s' for '--%s': expected a duration such as 2h "
+				    "or an RFC 3339 time such as 2026-11-25T14:00:00Z",
+				    v, flag);
+	return 0;
+}
+
+/* Attaches the matching audit events to the incident: one timeline entry
+ * that lists them. */
+static int cmd_evidence(struct kx_cli *cli, const struct kx_args *a)
+{
+	static const char *const texts[] = {"since",  "until",	  "account", "action",
+					    "client", "platform", "lane",    "actor"};
+	const char *limit = kx_args_get(a, "limit");
+	json_t *body = json_object(), *ans = NULL;
+	long long n, events, total;
+	int rc;
+
+	if (!body)
+		return kx_cli_oom();
+	if ((rc = check_when(a, "since")) || (rc = check_when(a, "until")))
+		goto out;
+	if (limit && (kx_cli_parse_count(limit, &n) || n < 1 || n > 1000)) {
+		rc = kx_cli_usage(a, "invalid value '%s' for '--limit': expected a number from 1 to 1000",
+				  limit);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		const char *v = kx_args_get(a, texts[i]);
+
+		if (v && json_object_set_new(body, texts[i], json_string(v))) {
+			rc = kx_cli_oom();
+			goto out;
+		}
+	}
+	if (limit && json_object_set_new(body, "limit", json_integer(n))) {
+		rc = kx_cli_oom();
+		goto out;
+	}
+	rc = iexchange(cli, a, "POST", "/evidence", body, &ans);
+	if (rc || cli->json)
+		goto out;
+	events = (long long)json_integer_value(json_object_get(ans, "events"));
+	total = (long long)json_integer_value(json_object_get(ans, "total"));
+	if (total > events)
+		rc = confirm(a, NULL, "attached %lld of %lld matching audit events as evidence "
+			     "(raise --limit for more)", events, total);
+	else
+		rc = confirm(a, NULL, "attached %lld audit event%s as evidence", events,
+			     events == 1 ? "" : "s");
+out:
+	json_decref(body);
+	json_decref(ans);
+	return rc;
+}
+
 /* ---- action items -------------------------------------------------------- */
 
 static int cmd_item_add(struct kx_cli *cli, const struct kx_args *a)
@@ -958,6 +1023,7 @@ WITH_ID(cmd_item_add)
 WITH_ID(cmd_item_list)
 WITH_ID(cmd_item_done)
 WITH_ID(cmd_export)
+WITH_ID(cmd_evidence)
 
 static const char *const args_id[] = {"ID", NULL};
 static const char *const args_id_status[] = {"ID", "STATUS", NULL};
@@ -1041,6 +1107,20 @@ static const struct kx_opt item_add_opts[] = {
 static const struct kx_opt export_opts[] = {
 	{"format", KX_OPT_VALUE, "md|json", 0, "Markdown record or JSON (default md; json with --json)"},
 	{"output", KX_OPT_VALUE, "FILE", 0, "write to FILE instead of standard output"},
+	{0},
+};
+
+static const struct kx_opt evidence_opts[] = {
+	{"audit", KX_OPT_BOOL, NULL, 1, "attach audit events (the only kind of evidence for now)"},
+	{"since", KX_OPT_VALUE, "WHEN", 0, "events at or after WHEN: a duration back from now (2h) or an RFC 3339 time"},
+	{"until", KX_OPT_VALUE, "WHEN", 0, "events before WHEN"},
+	{"account", KX_OPT_VALUE, "ACCOUNT", 0, "only this account"},
+	{"action", KX_OPT_VALUE, "ACTION", 0, "only this action"},
+	{"client", KX_OPT_VALUE, "CLIENT", 0, "only this client"},
+	{"platform", KX_OPT_VALUE, "PLATFORM", 0, "only this platform"},
+	{"lane", KX_OPT_VALUE, "LANE", 0, "only this lane (api, browser)"},
+	{"actor", KX_OPT_VALUE, "ACTOR", 0, "only this actor (a bot, a runner)"},
+	{"limit", KX_OPT_VALUE, "N", 0, "attach at most N events, 1-1000 (default 50)"},
 	{0},
 };
 
@@ -1239,9 +1319,21 @@ static const struct kx_cmd export_cmd = {
 	.run = cmd_export_checked,
 };
 
+static const struct kx_cmd evidence = {
+	.name = "evidence",
+	.summary = "attach audit events to the incident as evidence",
+	.usage = "ID --audit [--since 2h] [--until WHEN] [--account X] [--action A] [--client C] [--platform P] [--lane L] [--actor U] [--limit N]",
+	.description = "Attach the matching audit events to the incident: one timeline entry that "
+		       "lists them, kept with the record and its export.",
+	.args = args_id,
+	.opts = evidence_opts,
+	.example = "klaxon incident evidence INC-20261125-001 --audit --since 2h --account @brand --action comment",
+	.run = cmd_evidence_checked,
+};
+
 static const struct kx_cmd *const incident_children[] = {
 	&declare, &list, &show, &status, &severity, &assign, &ack, &note,
-	&impact, &resolve, &reopen, &edit, &timeline, &action_item, &export_cmd,
+	&impact, &resolve, &reopen, &edit, &timeline, &action_item, &evidence, &export_cmd,
 	NULL,
 };
 

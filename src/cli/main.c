@@ -13,6 +13,12 @@
 
 static const struct kx_cmd *const root_children[] = {
 	&kx_cli_incident,
+	&kx_cli_stop,
+	&kx_cli_resume,
+	&kx_cli_switch,
+	&kx_cli_cap,
+	&kx_cli_gate,
+	&kx_cli_approval,
 	&kx_cli_token,
 	&kx_cli_severity,
 	&kx_cli_type,
@@ -47,7 +53,9 @@ static void help_root(FILE *f)
 		"  -h, --help     show help for klaxon, a command family or a command\n"
 		"  --version      print the version\n"
 		"\n"
-		"Exit status: 0 on success, 1 when the request fails, 2 on a usage error.\n"
+		"Exit status: 0 on success, 1 when the request fails, 2 on a usage error;\n"
+		"'klaxon gate check' also exits 3 when the action is denied and 4 when it\n"
+		"needs approval.\n"
 		"Run 'klaxon COMMAND --help' for the commands of a family.\n",
 		KX_CLI_DEFAULT_URL);
 }

@@ -160,7 +160,8 @@ out:
 }
 
 static const struct kx_opt create_opts[] = {
-	{"role", KX_OPT_VALUE, "ROLE", 1, "viewer, responder or admin"},
+	{"role", KX_OPT_VALUE, "ROLE", 1,
+	 "viewer, responder, admin, or automation (may only check the gate and append audit events)"},
 	{"name", KX_OPT_VALUE, "NAME", 1, "who or what uses it; the author of its changes"},
 	{"label", KX_OPT_LIST, "KEY=VALUE", 0, "limit the token to incidents carrying this label"},
 	{0},
@@ -172,7 +173,7 @@ static const char *const args_token[] = {"TOKEN_ID", NULL};
 static const struct kx_cmd create = {
 	.name = "create",
 	.summary = "create a token and print its secret once",
-	.usage = "--role viewer|responder|admin --name NAME [--label k=v]...",
+	.usage = "--role viewer|responder|admin|automation --name NAME [--label k=v]...",
 	.description = "Create an API token. The secret (kx_...) is printed once, on the first line; "
 		       "only its hash is stored.",
 	.opts = create_opts,

@@ -1873,7 +1873,7 @@ int kx_gate_check_batch(const struct kx_gate_snapshot *snap, struct kx_gate_stat
 
 	for (size_t i = 0; i < n; i++)
 		if (view_init(&v, snap, &acts[i], now, &verr))
-			return kx_err_set(err, KX_EINVAL, "action %zu: %s", i, verr.msg);
+			return kx_err_set(err, KX_EINVAL, "action %zu: %s", i + 1, verr.msg);
 	for (size_t i = 0; i < n; i++)
 		if (kx_gate_decide(snap, st, &acts[i], now, &out[i], NULL))
 			rc = kx_err_set(err, KX_ENOMEM, "out of memory recording action %zu", i);

@@ -371,7 +371,7 @@ int kx_gate_decide(const struct kx_gate_snapshot *snap, struct kx_gate_state *st
  * sees the effects of the allowed ones before it (two actions with the same
  * key: the second is a duplicate; a cap of 1: the second is denied). Every
  * action is validated first; an invalid one fails the whole batch with
- * KX_EINVAL naming its index ("action 3: …") and nothing decided or
+ * KX_EINVAL naming its place, from 1 ("action 3: …"), and nothing decided or
  * recorded. Out of memory on one action denies that one (BY_STATE), the
  * rest are still decided, and KX_ENOMEM is returned at the end. */
 int kx_gate_check_batch(const struct kx_gate_snapshot *snap, struct kx_gate_state *st,

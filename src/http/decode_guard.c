@@ -107,7 +107,7 @@ int kx_decode_gate(const char *body, size_t len, struct kx_gate_req **reqs, size
 		json_array_foreach(arr, i, item) {
 			struct kx_err e = {0};
 			if ((rc = decode_action(item, &(*reqs)[i], &e))) {
-				kx_err_set(err, rc, "action %zu: %s", i, e.msg);
+				kx_err_set(err, rc, "action %zu: %s", i + 1, e.msg);
 				break;
 			}
 		}

@@ -13,7 +13,8 @@
  * "read_only":…} or a batch {"actions":[action, …]} (1 to
  * KX_GATE_BATCH_MAX). *reqs is allocated (free with kx_gate_reqs_free);
  * its strings point into *json (json_decref it after use). *batch says
- * which form it was. A bad action names its index: "action 3: …". */
+ * which form it was. A bad action names its place, counted from 1 as audit
+ * batches do: "action 3: …". */
 int kx_decode_gate(const char *body, size_t len, struct kx_gate_req **reqs, size_t *n,
 		   bool *batch, json_t **json, struct kx_err *err);
 void kx_gate_reqs_free(struct kx_gate_req *reqs, size_t n);

@@ -33,6 +33,9 @@ struct kx_gate_rt {
 	struct kx_switches sw; /* what snap was built from (in force when built) */
 	struct kx_gate_state *state;
 	_Atomic uint64_t version;
+	uint8_t fingerprint[KX_HASH_LEN]; /* of what snap was built from */
+	_Atomic kx_ms next_change;	  /* the next expiry or ramp end, or KX_TIME_UNSET */
+	bool failsafe;			  /* snap is the fail-closed one */
 
 	pthread_mutex_t build_lock; /* one rebuild at a time, in order */
 
@@ -246,8 +249,51 @@ static struct kx_gate_snapshot *failsafe_snapshot(void)
 	return s;
 }
 
-/* Reads switches and caps and builds a sealed snapshot. */
-static int build(const struct kx_app *app, kx_ms now, struct kx_gate_snapshot **snap,
+/* A hash of everything a snapshot is built from, so that a rebuild that
+ * finds nothing new changes nothing (no swap, no stream event). */
+static int fingerprint(const struct kx_switches *sw, const struct kx_caps *caps,
+		       uint8_t out[KX_HASH_LEN])
+{
+	struct kx_buf b;
+	int rc = 0;
+	kx_buf_init(&b, 0);
+	for (size_t i = 0; !rc && i < sw->n; i++) {
+		const struct kx_switch *w = &sw->v[i];
+		rc = kx_buf_addf(&b, "%s\x1f%s\x1f%d\x1f%lld\x1f%lld\x1f%lld\x1f%lld\x1f%u\x1f%u\x1f%s\x1f%s\x1e",
+				 w->id, w->selector ? w->selector : "", (int)w->mode,
+				 (long long)w->expires_at, (long long)w->ramp.start,
+				 (long long)w->ramp.end, (long long)w->ramp.window, w->ramp.floor,
+				 w->ramp.peak, w->reason ? w->reason : "",
+				 w->incident ? w->incident : "");
+	}
+	for (size_t i = 0; !rc && i < caps->n; i++)
+		rc = kx_buf_addf(&b, "cap\x1f%s\x1f%s\x1e", caps->v[i].id, caps->v[i].spec);
+	if (!rc)
+		kx_hash(b.data ? b.data : "", b.len, out);
+	kx_buf_release(&b);
+	return rc ? KX_ENOMEM : 0;
+}
+
+/* The next moment the set in force changes by itself: an expiry or the end
+ * of a ramp. */
+static kx_ms next_change(const struct kx_switches *sw)
+{
+	kx_ms next = KX_TIME_UNSET;
+	for (size_t i = 0; i < sw->n; i++) {
+		kx_ms t = sw->v[i].expires_at;
+		if (sw->v[i].ramp.start != KX_TIME_UNSET &&
+		    (t == KX_TIME_UNSET || sw->v[i].ramp.end < t))
+			t = sw->v[i].ramp.end;
+		if (t != KX_TIME_UNSET && (next == KX_TIME_UNSET || t < next))
+			next = t;
+	}
+	return next;
+}
+
+/* Reads switches and caps and builds a sealed snapshot; *same says that
+ * they are what `fp` was computed from (nothing is built then). */
+static int build(const struct kx_app *app, kx_ms now, const uint8_t *fp, bool *same,
+		 uint8_t newfp[KX_HASH_LEN], struct kx_gate_snapshot **snap,
 		 struct kx_switches *sw, struct kx_err *err)
 {
 	struct kx_caps caps = {0};
@@ -260,6 +306,15 @@ static int build(const struct kx_app *app, kx_ms now, struct kx_gate_snapshot **
 	    (rc = kx_store_switch_list(tx, false, now, sw, err)) ||
 	    (rc = kx_store_cap_list(tx, &caps, err)))
 		goto out;
+	if ((rc = fingerprint(sw, &caps, newfp))) {
+		rc = kx_err_set(err, rc, "out of memory");
+		goto out;
+	}
+	*same = fp && memcmp(fp, newfp, KX_HASH_LEN) == 0;
+	if (*same) {
+		kx_switches_release(sw);
+		goto out;
+	}
 	if (!(s = kx_gate_snapshot_new())) {
 		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
 		goto out;
@@ -299,11 +354,14 @@ int kx_gate_rt_reload(struct kx_gate_rt *rt, struct kx_err *err)
 {
 	struct kx_gate_snapshot *snap, *old;
 	struct kx_switches sw = {0}, oldsw;
+	uint8_t fp[KX_HASH_LEN];
+	bool same = false;
 	int rc, n;
 
 	pthread_mutex_lock(&rt->build_lock);
-	rc = build(rt->app, kx_now_ms(), &snap, &sw, err);
-	if (rc) {
+	rc = build(rt->app, kx_now_ms(), rt->snap && !rt->failsafe ? rt->fingerprint : NULL, &same,
+		   fp, &snap, &sw, err);
+	if (rc || same) {
 		pthread_mutex_unlock(&rt->build_lock);
 		return rc;
 	}
@@ -312,6 +370,9 @@ int kx_gate_rt_reload(struct kx_gate_rt *rt, struct kx_err *err)
 	oldsw = rt->sw;
 	rt->snap = snap;
 	rt->sw = sw;
+	rt->failsafe = false;
+	memcpy(rt->fingerprint, fp, KX_HASH_LEN);
+	atomic_store(&rt->next_change, next_change(&sw));
 	atomic_fetch_add(&rt->version, 1);
 	pthread_mutex_unlock(&rt->lock);
 	pthread_mutex_unlock(&rt->build_lock);
@@ -331,8 +392,20 @@ static void *reload_thread(void *arg)
 		struct timespec ts;
 		struct kx_err err = {0};
 		if (!rt->dirty) {
+			/* until the next expiry or ramp end (so the stream drops a
+			 * switch when it stops applying), at most RELOAD_EVERY_MS */
+			kx_ms wait = RELOAD_EVERY_MS, next = atomic_load(&rt->next_change);
+			if (next != KX_TIME_UNSET) {
+				kx_ms d = next - kx_now_ms() + 5;
+				wait = d < 5 ? 5 : d < wait ? d : wait;
+			}
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += RELOAD_EVERY_MS / 1000;
+			ts.tv_sec += (time_t)(wait / 1000);
+			ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
 			pthread_cond_timedwait(&rt->wake, &rt->wake_lock, &ts);
 			if (rt->stop)
 				break;
@@ -369,6 +442,7 @@ int kx_gate_rt_new(const struct kx_app *app, struct kx_gate_rt **out, struct kx_
 	if (!rt)
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	rt->app = app;
+	atomic_store(&rt->next_change, KX_TIME_UNSET);
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->build_lock, NULL);
 	pthread_mutex_init(&rt->wake_lock, NULL);
@@ -382,6 +456,7 @@ int kx_gate_rt_new(const struct kx_app *app, struct kx_gate_rt **out, struct kx_
 		kx_log(KX_LOG_ERROR, "gate: cannot read the switches, blocking every action: %s",
 		       e.msg);
 		rt->snap = failsafe_snapshot();
+		rt->failsafe = true;
 		rt->dirty = true;
 		if (!rt->snap) {
 			kx_gate_rt_free(rt);
@@ -601,7 +676,7 @@ int kx_svc_gate_check(const struct kx_app *app, const struct kx_token *who,
 		else if (!(r = kx_labels_apply_scope(&reqs[i].labels, &who->scope, &e)))
 			r = namespaced_key(who, reqs[i].idempotency_key, keys[i], sizeof(keys[i]), &e);
 		if (r) {
-			rc = n > 1 ? kx_err_set(err, r, "action %zu: %s", i, e.msg)
+			rc = n > 1 ? kx_err_set(err, r, "action %zu: %s", i + 1, e.msg)
 				   : kx_err_set(err, r, "%s", e.msg);
 			goto out;
 		}

@@ -827,7 +827,7 @@ static void batch(void **state)
 	acts[4].idempotency_key = "bad\nkey";
 	assert_int_equal(kx_gate_check_batch(snap, st, acts, N, T0, out, &err), KX_EINVAL);
 	assert_string_equal(err.msg,
-			    "action 4: idempotency key has control characters or invalid UTF-8");
+			    "action 5: idempotency key has control characters or invalid UTF-8");
 	acts[4].idempotency_key = keys[4];
 	assert_int_equal(kx_gate_check_batch(snap, st, acts, N, T0, out, &err), 0);
 	assert_allow(out[0]);

@@ -136,7 +136,7 @@ static void gate_bad_bodies(void **state)
 	gate_fails("{\"actions\":[]}", "1 to 1000");
 	gate_fails("{\"actions\":{}}", "'actions' must be an array");
 	gate_fails("{\"actions\":[{\"labels\":{\"a\":\"b\"}},{\"labels\":{}}]}",
-		   "action 1: 'labels' must name the action");
+		   "action 2: 'labels' must name the action");
 	gate_fails("{\"actions\":[{\"labels\":{\"a\":\"b\"}}],\"labels\":{\"a\":\"b\"}}",
 		   "unknown field 'labels'");
 	big = malloc(cap);
