@@ -221,8 +221,34 @@ struct sse {
 	const struct kx_app *app;
 	struct kx_labels scope;
 	uint64_t sent; /* version last sent; 0: none yet */
+	uint64_t decisions; /* approval decisions already looked at */
 	bool hello;
 };
+
+/* Decisions on approval requests in the stream's scope, one event each. */
+static int sse_decisions(struct sse *s, struct kx_buf *out)
+{
+	json_t *arr;
+	size_t i;
+	json_t *a;
+	if (kx_gate_rt_decisions(s->app->gate) == s->decisions)
+		return 0;
+	if (kx_gate_rt_decisions_since(s->app->gate, &s->scope, &s->decisions, kx_now_ms(), &arr))
+		return -1;
+	json_array_foreach(arr, i, a) {
+		json_t *j = json_pack("{s:O}", "approval", a);
+		int rc = !j || kx_buf_adds(out, "event: approval\ndata: ") ||
+			 kx_enc_dump(j, out, false) || kx_buf_adds(out, "\n\n");
+		if (j)
+			json_decref(j);
+		if (rc) {
+			json_decref(arr);
+			return -1;
+		}
+	}
+	json_decref(arr);
+	return 0;
+}
 
 static int sse_read(void *arg, struct kx_buf *out)
 {
@@ -237,8 +263,11 @@ static int sse_read(void *arg, struct kx_buf *out)
 		return -1;
 	if (!s->hello) {
 		s->hello = true;
+		s->decisions = kx_gate_rt_decisions(s->app->gate); /* news only */
 		kx_buf_adds(out, "retry: 2000\n\n");
 	}
+	if (sse_decisions(s, out))
+		return -1;
 	v = kx_gate_rt_version(s->app->gate);
 	if (s->sent == v)
 		return out->len ? 1 : 0;

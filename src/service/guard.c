@@ -23,6 +23,8 @@
 #include <time.h>
 
 #define MAX_LISTENERS 8
+#define DECIDED_RING 64	 /* approval decisions kept for the switch stream */
+#define PENDING_IDS 64	 /* decisions heard of, not yet read */
 #define RELOAD_EVERY_MS 30000 /* a safety net under the change feed */
 #define REASON_MAX 1000
 
@@ -39,9 +41,16 @@ struct kx_gate_rt {
 
 	pthread_mutex_t build_lock; /* one rebuild at a time, in order */
 
+	/* Approval decisions for the stream, newest last: ring[i % DECIDED_RING]
+	 * holds decision number i + 1 (under lock). */
+	struct kx_approval ring[DECIDED_RING];
+	uint64_t decided; /* decisions pushed so far */
+
 	pthread_mutex_t wake_lock;
 	pthread_cond_t wake;
 	bool dirty, stop;
+	char pending[PENDING_IDS][KX_ID_LEN]; /* approvals decided somewhere (wake_lock) */
+	int npending;
 	pthread_t thread;
 	bool thread_started;
 
@@ -350,13 +359,20 @@ out:
 	return rc;
 }
 
+static void notify_listeners(struct kx_gate_rt *rt)
+{
+	int n = atomic_load(&rt->nlisteners);
+	for (int i = 0; i < n; i++)
+		rt->listeners[i].fn(rt->listeners[i].arg);
+}
+
 int kx_gate_rt_reload(struct kx_gate_rt *rt, struct kx_err *err)
 {
 	struct kx_gate_snapshot *snap, *old;
 	struct kx_switches sw = {0}, oldsw;
 	uint8_t fp[KX_HASH_LEN];
 	bool same = false;
-	int rc, n;
+	int rc;
 
 	pthread_mutex_lock(&rt->build_lock);
 	rc = build(rt->app, kx_now_ms(), rt->snap && !rt->failsafe ? rt->fingerprint : NULL, &same,
@@ -378,10 +394,39 @@ int kx_gate_rt_reload(struct kx_gate_rt *rt, struct kx_err *err)
 	pthread_mutex_unlock(&rt->build_lock);
 	kx_gate_snapshot_free(old);
 	kx_switches_release(&oldsw);
-	n = atomic_load(&rt->nlisteners);
-	for (int i = 0; i < n; i++)
-		rt->listeners[i].fn(rt->listeners[i].arg);
+	notify_listeners(rt);
 	return 0;
+}
+
+/* Reads the approvals decided (here or in another daemon) and adds them
+ * to the ring the switch stream reads. */
+static void push_decisions(struct kx_gate_rt *rt, char (*ids)[KX_ID_LEN], int n)
+{
+	struct kx_tx *tx = NULL;
+	struct kx_err err = {0};
+	bool pushed = false;
+
+	if (kx_store_begin(rt->app->store, false, &tx, &err)) {
+		kx_log(KX_LOG_WARN, "gate: cannot read decided approvals: %s", err.msg);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct kx_approval a;
+		kx_approval_init(&a);
+		if (kx_store_approval_get(tx, ids[i], &a, &err)) {
+			kx_approval_release(&a);
+			continue;
+		}
+		pthread_mutex_lock(&rt->lock);
+		kx_approval_release(&rt->ring[rt->decided % DECIDED_RING]);
+		rt->ring[rt->decided % DECIDED_RING] = a;
+		rt->decided++;
+		pthread_mutex_unlock(&rt->lock);
+		pushed = true;
+	}
+	kx_store_rollback(tx);
+	if (pushed)
+		notify_listeners(rt);
 }
 
 static void *reload_thread(void *arg)
@@ -410,11 +455,21 @@ static void *reload_thread(void *arg)
 			if (rt->stop)
 				break;
 		}
-		rt->dirty = false;
-		pthread_mutex_unlock(&rt->wake_lock);
-		if (kx_gate_rt_reload(rt, &err))
-			kx_log(KX_LOG_ERROR, "gate: cannot reload the switches, keeping the previous set: %s",
-			       err.msg);
+		{
+			bool dirty = rt->dirty;
+			char ids[PENDING_IDS][KX_ID_LEN];
+			int n = rt->npending;
+			memcpy(ids, rt->pending, sizeof(ids[0]) * (size_t)n);
+			rt->npending = 0;
+			rt->dirty = false;
+			pthread_mutex_unlock(&rt->wake_lock);
+			if (n)
+				push_decisions(rt, ids, n);
+			if ((dirty || !n) && kx_gate_rt_reload(rt, &err))
+				kx_log(KX_LOG_ERROR,
+				       "gate: cannot reload the switches, keeping the previous set: %s",
+				       err.msg);
+		}
 		pthread_mutex_lock(&rt->wake_lock);
 	}
 	pthread_mutex_unlock(&rt->wake_lock);
@@ -424,11 +479,14 @@ static void *reload_thread(void *arg)
 static void on_change(const char *topic, const char *payload, void *arg)
 {
 	struct kx_gate_rt *rt = arg;
-	(void)payload;
-	if (strcmp(topic, "gate") != 0 && strcmp(topic, "*") != 0)
+	bool approval = strcmp(topic, "approval") == 0;
+	if (strcmp(topic, "gate") != 0 && strcmp(topic, "*") != 0 && !approval)
 		return;
 	pthread_mutex_lock(&rt->wake_lock);
-	rt->dirty = true;
+	if (!approval)
+		rt->dirty = true;
+	else if (payload && strlen(payload) < KX_ID_LEN && rt->npending < PENDING_IDS)
+		memcpy(rt->pending[rt->npending++], payload, strlen(payload) + 1);
 	pthread_cond_signal(&rt->wake);
 	pthread_mutex_unlock(&rt->wake_lock);
 }
@@ -443,6 +501,8 @@ int kx_gate_rt_new(const struct kx_app *app, struct kx_gate_rt **out, struct kx_
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	rt->app = app;
 	atomic_store(&rt->next_change, KX_TIME_UNSET);
+	for (int i = 0; i < DECIDED_RING; i++)
+		kx_approval_init(&rt->ring[i]);
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_mutex_init(&rt->build_lock, NULL);
 	pthread_mutex_init(&rt->wake_lock, NULL);
@@ -492,6 +552,8 @@ void kx_gate_rt_free(struct kx_gate_rt *rt)
 	kx_gate_snapshot_free(rt->snap);
 	kx_switches_release(&rt->sw);
 	kx_gate_state_free(rt->state);
+	for (int i = 0; i < DECIDED_RING; i++)
+		kx_approval_release(&rt->ring[i]);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_mutex_destroy(&rt->build_lock);
 	pthread_mutex_destroy(&rt->wake_lock);
@@ -535,6 +597,42 @@ int kx_gate_rt_switches(struct kx_gate_rt *rt, const struct kx_labels *scope,
 		kx_switches_release(out);
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	}
+	return 0;
+}
+
+uint64_t kx_gate_rt_decisions(struct kx_gate_rt *rt)
+{
+	uint64_t n;
+	pthread_mutex_lock(&rt->lock);
+	n = rt->decided;
+	pthread_mutex_unlock(&rt->lock);
+	return n;
+}
+
+int kx_gate_rt_decisions_since(struct kx_gate_rt *rt, const struct kx_labels *scope,
+			       uint64_t *after, kx_ms now, json_t **out)
+{
+	json_t *arr = json_array();
+	int rc = 0;
+	*out = NULL;
+	if (!arr)
+		return KX_ENOMEM;
+	pthread_mutex_lock(&rt->lock);
+	if (rt->decided - *after > DECIDED_RING)
+		*after = rt->decided - DECIDED_RING; /* older ones are gone */
+	for (uint64_t i = *after; i < rt->decided && !rc; i++) {
+		const struct kx_approval *a = &rt->ring[i % DECIDED_RING];
+		if (kx_labels_match(&a->labels, scope) &&
+		    json_array_append_new(arr, kx_approval_json(a, now)))
+			rc = KX_ENOMEM;
+	}
+	*after = rt->decided;
+	pthread_mutex_unlock(&rt->lock);
+	if (rc) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
 	return 0;
 }
 
@@ -1284,6 +1382,7 @@ int kx_svc_approval_decide(const struct kx_app *app, const struct kx_token *who,
 		goto out;
 	}
 	if ((rc = kx_store_approval_update(tx, out, err)) ||
+	    (rc = kx_store_notify(tx, "approval", out->id, err)) ||
 	    (rc = kx_svc_outbox_emit(app, tx, "approval.decided", &out->labels, j, now, NULL, err)) ||
 	    (rc = kx_svc_audit_record(app, tx, who, approve ? "approval.approve" : "approval.deny",
 				      out->id, &out->labels, now, err)))

@@ -54,6 +54,14 @@ uint64_t kx_gate_rt_version(const struct kx_gate_rt *rt);
 int kx_gate_rt_switches(struct kx_gate_rt *rt, const struct kx_labels *scope,
 			struct kx_switches *out, uint64_t *version, struct kx_err *err);
 
+/* Approval decisions, for the switch stream: how many were heard of so
+ * far (in this daemon or any other sharing the store), and the JSON views
+ * of those after *after that `scope` may see (the newest 64 at most; *after
+ * is moved to the count). */
+uint64_t kx_gate_rt_decisions(struct kx_gate_rt *rt);
+int kx_gate_rt_decisions_since(struct kx_gate_rt *rt, const struct kx_labels *scope,
+			       uint64_t *after, kx_ms now, json_t **out);
+
 /* The API's JSON view of a switch, a cap and an approval request (new
  * references; NULL when out of memory). */
 json_t *kx_switch_json(const struct kx_switch *sw, kx_ms now);
