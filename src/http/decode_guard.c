@@ -158,7 +158,7 @@ int kx_decode_resume(const char *body, size_t len, struct kx_resume_req *out, js
 		     struct kx_err *err)
 {
 	static const char *const keys[] = {"ramp", "floor", "peak", "window", "reason", NULL};
-	int64_t floor = 0, peak = 0;
+	int64_t floor = -1, peak = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -174,7 +174,7 @@ int kx_decode_resume(const char *body, size_t len, struct kx_resume_req *out, js
 			   json_object_get(*json, "window")))
 		return fail(json, kx_err_set(err, KX_EINVAL,
 					     "'floor', 'peak' and 'window' shape a ramp: give 'ramp' too"));
-	out->floor = (uint32_t)floor;
+	out->floor = floor < 0 ? KX_RAMP_DEFAULT : (uint32_t)floor;
 	out->peak = (uint32_t)peak;
 	return 0;
 }

@@ -26,7 +26,8 @@ int kx_decode_switch(const char *body, size_t len, kx_ms now, struct kx_switch_r
 
 struct kx_resume_req {
 	kx_ms ramp; /* 0: lift at once */
-	uint32_t floor, peak;
+	uint32_t floor; /* KX_RAMP_DEFAULT when not given */
+	uint32_t peak;  /* 0 when not given */
 	kx_ms window;
 	const char *reason;
 };

@@ -6,6 +6,7 @@
 #include "http/server.h"
 #include "service/evidence.h"
 #include "service/guard.h"
+#include "service/tokens.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ void kx_h_gate_check(struct kx_http_req *req, struct kx_http_resp *resp)
 		kx_http_error(resp, KX_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (kx_svc_gate_check(req->app, req->who, reqs, n, req->now, ans, &err)) {
+	if (kx_svc_gate_check(req->app, req->who, reqs, n, batch, req->now, ans, &err)) {
 		kx_http_error(resp, err.code, err.msg);
 		goto out;
 	}
@@ -223,7 +224,11 @@ struct sse {
 	uint64_t sent; /* version last sent; 0: none yet */
 	uint64_t decisions; /* approval decisions already looked at */
 	bool hello;
+	uint8_t token_hash[KX_HASH_LEN];
+	kx_ms token_checked; /* the token is re-checked every TOKEN_RECHECK_MS */
 };
+
+#define TOKEN_RECHECK_MS 5000
 
 /* Decisions on approval requests in the stream's scope, one event each. */
 static int sse_decisions(struct sse *s, struct kx_buf *out)
@@ -261,6 +266,13 @@ static int sse_read(void *arg, struct kx_buf *out)
 
 	if (!s->app->gate)
 		return -1;
+	if (kx_now_ms() - s->token_checked >= TOKEN_RECHECK_MS) {
+		/* a revoked token loses its stream within seconds (the ping
+		 * thread wakes every stream every 5 s) */
+		if (kx_svc_token_valid(s->app, s->token_hash, &err) == KX_EAUTH)
+			return -1;
+		s->token_checked = kx_now_ms();
+	}
 	if (!s->hello) {
 		s->hello = true;
 		s->decisions = kx_gate_rt_decisions(s->app->gate); /* news only */
@@ -308,6 +320,8 @@ void kx_h_switch_stream(struct kx_http_req *req, struct kx_http_resp *resp)
 		return;
 	}
 	s->app = req->app;
+	memcpy(s->token_hash, req->who->hash, KX_HASH_LEN);
+	s->token_checked = req->now;
 	kx_labels_init(&s->scope);
 	if (kx_labels_copy(&s->scope, &req->who->scope)) {
 		sse_free(s);

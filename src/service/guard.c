@@ -24,7 +24,7 @@
 
 #define MAX_LISTENERS 8
 #define DECIDED_RING 64	 /* approval decisions kept for the switch stream */
-#define PENDING_IDS 64	 /* decisions heard of, not yet read */
+#define PENDING_IDS 1024 /* decisions heard of, not yet read */
 #define RELOAD_EVERY_MS 30000 /* a safety net under the change feed */
 #define REASON_MAX 1000
 
@@ -436,7 +436,7 @@ static void *reload_thread(void *arg)
 	while (!rt->stop) {
 		struct timespec ts;
 		struct kx_err err = {0};
-		if (!rt->dirty) {
+		if (!rt->dirty && !rt->npending) {
 			/* until the next expiry or ramp end (so the stream drops a
 			 * switch when it stops applying), at most RELOAD_EVERY_MS */
 			kx_ms wait = RELOAD_EVERY_MS, next = atomic_load(&rt->next_change);
@@ -457,7 +457,7 @@ static void *reload_thread(void *arg)
 		}
 		{
 			bool dirty = rt->dirty;
-			char ids[PENDING_IDS][KX_ID_LEN];
+			static char ids[PENDING_IDS][KX_ID_LEN]; /* this thread's only */
 			int n = rt->npending;
 			memcpy(ids, rt->pending, sizeof(ids[0]) * (size_t)n);
 			rt->npending = 0;
@@ -487,6 +487,9 @@ static void on_change(const char *topic, const char *payload, void *arg)
 		rt->dirty = true;
 	else if (payload && strlen(payload) < KX_ID_LEN && rt->npending < PENDING_IDS)
 		memcpy(rt->pending[rt->npending++], payload, strlen(payload) + 1);
+	else if (payload)
+		kx_log(KX_LOG_WARN, "gate: too many approval decisions at once; %s not streamed",
+		       payload);
 	pthread_cond_signal(&rt->wake);
 	pthread_mutex_unlock(&rt->wake_lock);
 }
@@ -683,8 +686,8 @@ static int namespaced_key(const struct kx_token *who, const char *key, char *out
  * their request ids. An action with an idempotency key that already waits
  * for a human gets the same request again. */
 static int request_approvals(const struct kx_app *app, const struct kx_token *who,
-			     struct kx_gate_req *reqs, size_t n, kx_ms now,
-			     struct kx_gate_answer *out, struct kx_err *err)
+			     struct kx_gate_req *reqs, char (*keys)[KX_GATE_KEY_MAX + 1], size_t n,
+			     kx_ms now, struct kx_gate_answer *out, struct kx_err *err)
 {
 	struct kx_tx *tx = NULL;
 	int rc = 0, asked = 0;
@@ -697,7 +700,8 @@ static int request_approvals(const struct kx_app *app, const struct kx_token *wh
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct kx_approval a;
-		const char *key = reqs[i].idempotency_key;
+		/* the key as the gate knows it: a scoped token's keys are its own */
+		const char *key = keys[i][0] ? keys[i] : NULL;
 		json_t *j;
 		if (out[i].verdict != KX_GATE_APPROVAL_REQUIRED)
 			continue;
@@ -744,8 +748,8 @@ static int request_approvals(const struct kx_app *app, const struct kx_token *wh
 }
 
 int kx_svc_gate_check(const struct kx_app *app, const struct kx_token *who,
-		      struct kx_gate_req *reqs, size_t n, kx_ms now, struct kx_gate_answer *out,
-		      struct kx_err *err)
+		      struct kx_gate_req *reqs, size_t n, bool batch, kx_ms now,
+		      struct kx_gate_answer *out, struct kx_err *err)
 {
 	struct kx_gate_action acts[64], *pacts = acts;
 	struct kx_gate_decision decs[64], *pdecs = decs;
@@ -774,7 +778,7 @@ int kx_svc_gate_check(const struct kx_app *app, const struct kx_token *who,
 		else if (!(r = kx_labels_apply_scope(&reqs[i].labels, &who->scope, &e)))
 			r = namespaced_key(who, reqs[i].idempotency_key, keys[i], sizeof(keys[i]), &e);
 		if (r) {
-			rc = n > 1 ? kx_err_set(err, r, "action %zu: %s", i + 1, e.msg)
+			rc = batch ? kx_err_set(err, r, "action %zu: %s", i + 1, e.msg)
 				   : kx_err_set(err, r, "%s", e.msg);
 			goto out;
 		}
@@ -783,7 +787,7 @@ int kx_svc_gate_check(const struct kx_app *app, const struct kx_token *who,
 		pacts[i].read_only = reqs[i].read_only;
 	}
 	pthread_mutex_lock(&rt->lock);
-	if (n == 1)
+	if (!batch)
 		rc = kx_gate_decide(rt->snap, rt->state, &pacts[0], now, &pdecs[0], err);
 	else
 		rc = kx_gate_check_batch(rt->snap, rt->state, pacts, n, now, pdecs, err);
@@ -800,7 +804,7 @@ int kx_svc_gate_check(const struct kx_app *app, const struct kx_token *who,
 	if (rc == KX_ENOMEM)
 		rc = 0; /* those actions were denied (by "state"): that is the answer */
 	if (!rc)
-		rc = request_approvals(app, who, reqs, n, now, out, err);
+		rc = request_approvals(app, who, reqs, keys, n, now, out, err);
 out:
 	if (pacts != acts)
 		free(pacts);
@@ -959,6 +963,36 @@ out:
 	return rc;
 }
 
+/* A lifted approve switch leaves nothing to approve: its pending requests
+ * end as expired (the automation re-checks and is allowed), in tx, and the
+ * streams hear of each. */
+static int expire_approvals(struct kx_tx *tx, const struct kx_token *who, const char *sw,
+			    kx_ms now, struct kx_err *err)
+{
+	struct kx_approval_filter f = {true, now, 10000};
+	struct kx_approvals l = {0};
+	int rc = kx_store_approval_list(tx, &f, &l, err);
+	for (size_t i = 0; !rc && i < l.n; i++) {
+		struct kx_approval *a = &l.v[i];
+		if (!a->switch_id || strcmp(a->switch_id, sw) != 0)
+			continue;
+		a->status = KX_APPROVAL_EXPIRED;
+		a->decided_at = now;
+		free(a->decided_by);
+		free(a->note);
+		a->decided_by = strdup(who->name ? who->name : "klaxon");
+		a->note = strdup("the switch that asked for approval was lifted");
+		if (!a->decided_by || !a->note)
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		if (!rc)
+			rc = kx_store_approval_update(tx, a, err);
+		if (!rc)
+			rc = kx_store_notify(tx, "approval", a->id, err);
+	}
+	kx_approvals_release(&l);
+	return rc;
+}
+
 /* Clear (ramp == 0) or resume with a ramp. */
 static int lift(const struct kx_app *app, const struct kx_token *who, const char *id,
 		bool resume, kx_ms ramp, uint32_t floor, uint32_t peak, kx_ms window,
@@ -984,8 +1018,8 @@ static int lift(const struct kx_app *app, const struct kx_token *who, const char
 			window = app->cfg->gate.ramp_window;
 		if (!peak)
 			peak = app->cfg->gate.ramp_peak;
-		if (!floor && !peak)
-			floor = app->cfg->gate.ramp_floor;
+		if (floor == KX_RAMP_DEFAULT)
+			floor = app->cfg->gate.ramp_floor <= peak ? app->cfg->gate.ramp_floor : peak;
 		if (window <= 0 || window > KX_GATE_WINDOW_MAX) {
 			rc = kx_err_set(err, KX_EINVAL, "'window' must be above zero, at most 366d");
 			goto out;
@@ -1044,6 +1078,7 @@ static int lift(const struct kx_app *app, const struct kx_token *who, const char
 		goto out;
 	}
 	if ((rc = kx_store_switch_update(tx, out, err)) ||
+	    (out->mode == KX_GATE_APPROVE && (rc = expire_approvals(tx, who, out->id, now, err))) ||
 	    (rc = switch_effects(app, tx, who, out, event,
 				 ramp ? "switch.resume" : "switch.clear", kx_buf_str(&note), now,
 				 err)))
@@ -1138,6 +1173,33 @@ static int cap_effects(const struct kx_app *app, struct kx_tx *tx, const struct 
 	return rc;
 }
 
+/* A scoped token may replace a cap only if it could have set it: another
+ * tenant's cap is not its to overwrite. */
+static int cap_id_free_for(struct kx_tx *tx, const struct kx_token *who, const char *id,
+			   struct kx_err *err)
+{
+	struct kx_caps caps = {0};
+	int rc;
+	if (!who->scope.n)
+		return 0;
+	if ((rc = kx_store_cap_list(tx, &caps, err)))
+		return rc;
+	for (size_t i = 0; !rc && i < caps.n; i++) {
+		struct kx_gate_cap parsed;
+		if (strcmp(caps.v[i].id, id) != 0)
+			continue;
+		kx_gate_cap_init(&parsed);
+		if (kx_gate_cap_parse(&parsed, caps.v[i].spec, NULL) ||
+		    !selector_within(&parsed.sel, &who->scope))
+			rc = kx_err_set(err, KX_EFORBIDDEN,
+					"cap id '%s' is taken outside this token's scope; choose another",
+					id);
+		kx_gate_cap_release(&parsed);
+	}
+	kx_caps_release(&caps);
+	return rc;
+}
+
 int kx_svc_cap_put(const struct kx_app *app, const struct kx_token *who, const char *id,
 		   const char *spec, kx_ms now, struct kx_cap *out, bool *created,
 		   struct kx_err *err)
@@ -1176,6 +1238,7 @@ int kx_svc_cap_put(const struct kx_app *app, const struct kx_token *who, const c
 		goto out;
 	}
 	if ((rc = kx_store_begin(app->store, true, &tx, err)) ||
+	    (rc = cap_id_free_for(tx, who, id, err)) ||
 	    (rc = kx_store_cap_put(tx, out, created, err)) ||
 	    (rc = cap_effects(app, tx, who, out, &parsed, "cap.set", "cap.set", now, err)))
 		goto out;
@@ -1324,7 +1387,9 @@ int kx_svc_approval_list(const struct kx_app *app, const struct kx_token *who,
 			 bool pending_only, int limit, kx_ms now, struct kx_approvals *out,
 			 struct kx_err *err)
 {
-	struct kx_approval_filter f = {pending_only, now, limit};
+	/* A scoped token's limit counts its own requests: read enough to fill
+	 * it after the others are filtered out. */
+	struct kx_approval_filter f = {pending_only, now, who->scope.n ? 10000 : limit};
 	struct kx_tx *tx;
 	size_t keep = 0;
 	int rc;
@@ -1332,6 +1397,8 @@ int kx_svc_approval_list(const struct kx_app *app, const struct kx_token *who,
 	memset(out, 0, sizeof(*out));
 	if (limit < 0 || limit > 10000)
 		return kx_err_set(err, KX_EINVAL, "'limit' must be 1 to 10000");
+	if (limit == 0)
+		limit = 100;
 	if ((rc = kx_store_begin(app->store, false, &tx, err)))
 		return rc;
 	rc = kx_store_approval_list(tx, &f, out, err);
@@ -1339,7 +1406,7 @@ int kx_svc_approval_list(const struct kx_app *app, const struct kx_token *who,
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < out->n; i++) {
-		if (kx_labels_match(&out->v[i].labels, &who->scope))
+		if (keep < (size_t)limit && kx_labels_match(&out->v[i].labels, &who->scope))
 			out->v[keep++] = out->v[i];
 		else
 			kx_approval_release(&out->v[i]);

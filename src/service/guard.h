@@ -99,10 +99,12 @@ struct kx_gate_answer {
 
 /* Decides reqs[0..n) in order (n <= KX_GATE_BATCH_MAX) for who. Invalid
  * input (bad labels, a scope conflict) fails the whole batch, naming the
- * action, with nothing decided. */
+ * action when `batch` (counted from 1), with nothing decided. An approval
+ * request stores the idempotency key as the gate sees it (a scoped
+ * token's key prefixed with its scope, "client=acme|KEY"). */
 int kx_svc_gate_check(const struct kx_app *app, const struct kx_token *who,
-		      struct kx_gate_req *reqs, size_t n, kx_ms now, struct kx_gate_answer *out,
-		      struct kx_err *err);
+		      struct kx_gate_req *reqs, size_t n, bool batch, kx_ms now,
+		      struct kx_gate_answer *out, struct kx_err *err);
 
 /* ---- switches ---------------------------------------------------------- */
 
@@ -122,7 +124,9 @@ int kx_svc_switch_set(const struct kx_app *app, const struct kx_token *who,
 int kx_svc_switch_clear(const struct kx_app *app, const struct kx_token *who, const char *id,
 			const char *reason, kx_ms now, struct kx_switch *out, struct kx_err *err);
 /* Lifts a switch gradually: over `ramp` the actions it covered share a limit
- * growing from floor to peak per window (0s: the config's defaults). */
+ * growing from floor to peak per window. peak 0, window 0 and floor
+ * KX_RAMP_DEFAULT take the config's defaults; ramp 0 lifts it at once. */
+#define KX_RAMP_DEFAULT UINT32_MAX
 int kx_svc_switch_resume(const struct kx_app *app, const struct kx_token *who, const char *id,
 			 kx_ms ramp, uint32_t floor, uint32_t peak, kx_ms window,
 			 const char *reason, kx_ms now, struct kx_switch *out, struct kx_err *err);

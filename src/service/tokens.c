@@ -123,6 +123,23 @@ static void cache_put(struct kx_token_cache *c, const struct kx_token *t, kx_ms 
 		kx_token_release(&copy);
 }
 
+int kx_svc_token_valid(const struct kx_app *app, const uint8_t hash[KX_HASH_LEN],
+		       struct kx_err *err)
+{
+	struct kx_token tok;
+	struct kx_tx *tx;
+	int rc;
+	kx_token_init(&tok);
+	if ((rc = kx_store_begin(app->store, false, &tx, err)))
+		return rc;
+	rc = kx_store_token_by_hash(tx, hash, &tok, err);
+	kx_store_rollback(tx);
+	if (rc == KX_ENOTFOUND || (!rc && tok.revoked_at != KX_TIME_UNSET))
+		rc = kx_err_set(err, KX_EAUTH, "token has been revoked");
+	kx_token_release(&tok);
+	return rc;
+}
+
 int kx_svc_authenticate(const struct kx_app *app, const char *secret, struct kx_token *out,
 			struct kx_err *err)
 {

@@ -24,6 +24,12 @@ int kx_token_cache_attach(struct kx_token_cache *c, struct kx_store *store, stru
 int kx_svc_authenticate(const struct kx_app *app, const char *secret, struct kx_token *out,
 			struct kx_err *err);
 
+/* Is the token with this hash still valid (present, not revoked)? 0 or
+ * KX_EAUTH; another code when the store cannot say. For long-lived
+ * requests (the switch stream) that authenticated once. */
+int kx_svc_token_valid(const struct kx_app *app, const uint8_t hash[KX_HASH_LEN],
+		       struct kx_err *err);
+
 /* When the store has no token at all, creates the admin token, hands the
  * secret to persist() (which must store it, e.g. write admin.token) and
  * commits only if persist() returned 0. *created says whether it did. */

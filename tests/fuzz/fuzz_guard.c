@@ -152,8 +152,9 @@ static void fuzz_resume(const char *body, size_t len)
 	}
 	check(r.ramp >= 0 && r.ramp <= KX_GATE_WINDOW_MAX);
 	check(r.window >= 0 && r.window <= KX_GATE_WINDOW_MAX);
-	check(r.floor <= KX_GATE_LIMIT_MAX && r.peak <= KX_GATE_LIMIT_MAX);
-	check(r.ramp > 0 || (r.floor == 0 && r.peak == 0 && r.window == 0));
+	check((r.floor == KX_RAMP_DEFAULT || r.floor <= KX_GATE_LIMIT_MAX) &&
+	      r.peak <= KX_GATE_LIMIT_MAX);
+	check(r.ramp > 0 || (r.floor == KX_RAMP_DEFAULT && r.peak == 0 && r.window == 0));
 	json_decref(json);
 }
 

@@ -7,10 +7,8 @@ Every test that shares a daemon works on a client of its own (uniq()), so
 the switches and caps of one test never decide the actions of another; the
 few switches over everything are cleared before the test ends.
 
-Tests marked @unittest.expectedFailure pin a bug found while writing them
-(the docstring says what is expected and what happens instead); once the
-bug is fixed they pass, unittest reports an "unexpected success", and the
-marker should go.
+Tests whose docstring starts "BUG" pinned a bug found while writing them
+(the docstring says what used to happen); they pass since it was fixed.
 """
 
 import concurrent.futures
@@ -438,7 +436,6 @@ class Switches(GuardTestCase):
         self.assertFalse(js["switch"]["active"], js)
         self.assertAllow({"client": c})
 
-    @unittest.expectedFailure
     def test_resume_defaults_come_from_the_config(self):
         """BUG: POST /v1/switches/{id}/resume {"ramp":"1h"} with gate.ramp_floor
         2 in the config gives a ramp with floor 0 (peak and window do come
@@ -653,7 +650,6 @@ class Caps(GuardTestCase):
         self.assertDeny(good["labels"], "cap", "bb-" + c)
         self.d.http("DELETE", "/v1/caps/bb-" + c)
 
-    @unittest.expectedFailure
     def test_batch_of_one_names_the_action(self):
         """BUG (minor): a batch of one action that the service refuses (a key
         over 256 bytes, a key with a control character, a label outside the
@@ -999,7 +995,6 @@ class Tokens(GuardTestCase):
         self.assertEqual(self.d.http("POST", "/v1/approvals/%s/approve" % rid, {},
                                      token=self.acme)[0], 200)
 
-    @unittest.expectedFailure
     def test_scoped_approval_list_limit(self):
         """BUG: GET /v1/approvals?limit=N for a scoped token applies the limit
         before the scope: with acme's pending request older than 5 of
@@ -1021,7 +1016,6 @@ class Tokens(GuardTestCase):
         finally:
             self.clear(sw["id"])
 
-    @unittest.expectedFailure
     def test_scoped_cap_cannot_replace_another_tenants_cap(self):
         """BUG: PUT /v1/caps/{id} by a token scoped client=acme, where {id} is
         an existing cap of client=globex: expected 404 (like DELETE) or 403,
@@ -1038,7 +1032,6 @@ class Tokens(GuardTestCase):
         finally:
             self.d.http("DELETE", "/v1/caps/" + cid)
 
-    @unittest.expectedFailure
     def test_approval_keys_are_per_tenant(self):
         """BUG: two tenants checking the same idempotency key under one approve
         switch share one approval request: POST /v1/gate/check
@@ -1057,7 +1050,6 @@ class Tokens(GuardTestCase):
         finally:
             self.clear(sw["id"])
 
-    @unittest.expectedFailure
     def test_approved_key_is_remembered_in_the_tenants_namespace(self):
         """BUG: approving a scoped token's request records its raw key in the
         gate: afterwards an unscoped check with the same key is denied as a
@@ -1308,8 +1300,6 @@ class Streams(GuardTestCase):
             acme_s.close()
             self.clear(sw["id"])
 
-    @unittest.skip("BUG (timing-dependent, so not an expectedFailure): decisions made in a "
-                   "burst reach the stream up to 30 s late; see the docstring")
     def test_stream_burst_of_decisions(self):
         """BUG: approving 20 pending requests at once (8 in parallel) on
         PostgreSQL, a stream opened before gets 18-19 of the 20 `approval`
