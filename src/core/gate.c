@@ -1086,12 +1086,13 @@ struct kx_gate_state {
 
 #define TABLE_MIN_BUCKETS 64
 
-static int table_init(struct kx_gate_state *st, struct table *t)
+/* nb: a power of two, at least TABLE_MIN_BUCKETS. */
+static int table_init(struct kx_gate_state *st, struct table *t, size_t nb)
 {
-	t->b = calloc(TABLE_MIN_BUCKETS, sizeof(*t->b));
+	t->b = calloc(nb, sizeof(*t->b));
 	if (!t->b)
 		return KX_ENOMEM;
-	t->nb = TABLE_MIN_BUCKETS;
+	t->nb = nb;
 	t->n = 0;
 	t->lru.next = t->lru.prev = &t->lru;
 	st->bytes += t->nb * sizeof(*t->b);
@@ -1347,6 +1348,15 @@ static void key_free(struct kx_gate_state *st, struct key_entry *e)
 
 /* ---- state: lifecycle ------------------------------------------------------ */
 
+/* Buckets for n entries: the power of two table_grow would reach. */
+static size_t buckets_for(size_t n)
+{
+	size_t nb = TABLE_MIN_BUCKETS;
+	while (nb < n && nb < ((size_t)1 << 30))
+		nb *= 2;
+	return nb;
+}
+
 struct kx_gate_state *kx_gate_state_new(const struct kx_gate_limits *limits)
 {
 	struct kx_gate_state *st = calloc(1, sizeof(*st));
@@ -1356,7 +1366,10 @@ struct kx_gate_state *kx_gate_state_new(const struct kx_gate_limits *limits)
 	st->lim.max_events = limits && limits->max_events ? limits->max_events : 1 << 22;
 	st->lim.max_keys = limits && limits->max_keys ? limits->max_keys : 1 << 20;
 	st->bytes = sizeof(*st);
-	if (table_init(st, &st->counters) || table_init(st, &st->keys)) {
+	if (table_init(st, &st->counters,
+		       limits && limits->presize ? buckets_for(st->lim.max_counters) : TABLE_MIN_BUCKETS) ||
+	    table_init(st, &st->keys,
+		       limits && limits->presize ? buckets_for(st->lim.max_keys) : TABLE_MIN_BUCKETS)) {
 		free(st->counters.b);
 		free(st);
 		return NULL;

@@ -281,6 +281,11 @@ struct kx_gate_limits {
 	size_t max_counters; /* default 1 << 18 */
 	size_t max_events;   /* default 1 << 22 (32 MiB of timestamps) */
 	size_t max_keys;     /* default 1 << 20 */
+	/* Allocate the hash tables' buckets for the limits up front (10 MiB of
+	 * address space with the defaults, touched only as entries arrive), so
+	 * that no doubling — a pause of tens of milliseconds under the
+	 * caller's lock at a million keys — ever happens on the hot path. */
+	bool presize;
 };
 
 struct kx_gate_stats {

@@ -1,11 +1,11 @@
 #include "engine/outbox.h"
 #include "core/notify.h"
+#include "engine/curl.h" /* libcurl, loaded at run time */
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/time.h"
 #include "store/store.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -468,6 +468,12 @@ int kx_engine_start(const struct kx_app *app, struct kx_engine **out, struct kx_
 	int rc;
 
 	*out = NULL;
+	/* Only notify jobs need delivering, and a config without channels queues
+	 * none: no thread, and libcurl stays unloaded. */
+	if (app->cfg->nchannels == 0)
+		return 0;
+	if ((rc = kx_curl_load(err)))
+		return rc;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return kx_err_set(err, KX_EIO, "cannot initialise libcurl");
 	if (!(e = calloc(1, sizeof(*e))) || !(e->multi = curl_multi_init())) {

@@ -56,6 +56,15 @@ void kx_h_gate_check(struct kx_http_req *req, struct kx_http_resp *resp)
 		kx_http_error(resp, err.code, err.msg);
 		goto out;
 	}
+	if (!batch && ans[0].verdict == KX_GATE_ALLOW) {
+		/* the hot path's usual answer, without building it */
+		kx_buf_clear(&resp->body);
+		if (kx_buf_adds(&resp->body, "{\"decision\":\"allow\"}"))
+			kx_http_error(resp, KX_ENOMEM, "out of memory");
+		else
+			resp->content_type = "application/json";
+		goto out;
+	}
 	if (!batch) {
 		kx_http_json(resp, 200, answer_json(&ans[0]));
 		goto out;
@@ -258,11 +267,8 @@ static int sse_decisions(struct sse *s, struct kx_buf *out)
 static int sse_read(void *arg, struct kx_buf *out)
 {
 	struct sse *s = arg;
-	struct kx_switches l = {0};
 	struct kx_err err = {0};
 	uint64_t v;
-	json_t *arr, *j;
-	int rc;
 
 	if (!s->app->gate)
 		return -1;
@@ -283,19 +289,7 @@ static int sse_read(void *arg, struct kx_buf *out)
 	v = kx_gate_rt_version(s->app->gate);
 	if (s->sent == v)
 		return out->len ? 1 : 0;
-	if (kx_gate_rt_switches(s->app->gate, &s->scope, &l, &v, &err))
-		return -1;
-	arr = json_array();
-	for (size_t i = 0; arr && i < l.n; i++)
-		json_array_append_new(arr, kx_switch_json(&l.v[i], kx_now_ms()));
-	kx_switches_release(&l);
-	j = arr ? json_pack("{s:I,s:o}", "version", (json_int_t)v, "switches", arr) : NULL;
-	if (!j)
-		return -1;
-	rc = kx_buf_adds(out, "event: switches\ndata: ") || kx_enc_dump(j, out, false) ||
-	     kx_buf_adds(out, "\n\n");
-	json_decref(j);
-	if (rc)
+	if (kx_gate_rt_stream_event(s->app->gate, &s->scope, out, &v))
 		return -1;
 	s->sent = v;
 	return 1;

@@ -189,23 +189,36 @@ static int split(const char *path, char *scratch, size_t cap, char **seg, int ma
 	return count;
 }
 
-/* Does pattern match the segments? Fills params. */
+/* Does pattern match the segments? Fills params. Walks the pattern in
+ * place (no copy: this runs for every route on every request). */
 static bool match(const char *pattern, char **seg, int nseg, const char **params)
 {
-	char buf[128], *pseg[16];
-	int np = split(pattern, buf, sizeof(buf), pseg, 16), k = 0;
-	if (np != nseg)
+	const char *p = pattern;
+	int i = 0, k = 0;
+
+	if (*p != '/')
 		return false;
-	for (int i = 0; i < np; i++) {
-		if (pseg[i][0] == '{') {
+	p++;
+	if (!*p)
+		return nseg == 0;
+	for (;;) {
+		const char *end = strchr(p, '/');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (i >= nseg)
+			return false;
+		if (p[0] == '{') {
 			if (!seg[i][0] || k >= KX_MAX_PARAMS)
 				return false;
 			params[k++] = seg[i];
-		} else if (strcmp(pseg[i], seg[i]) != 0) {
+		} else if (strncmp(p, seg[i], n) != 0 || seg[i][n] != '\0') {
 			return false;
 		}
+		i++;
+		if (!end)
+			break;
+		p = end + 1;
 	}
-	return true;
+	return i == nseg;
 }
 
 static int authenticate(struct kx_http_req *req, struct kx_token *tok, struct kx_err *err)

@@ -25,6 +25,7 @@
 #define MAX_LISTENERS 8
 #define DECIDED_RING 64	 /* approval decisions kept for the switch stream */
 #define PENDING_IDS 1024 /* decisions heard of, not yet read */
+#define EVENT_CACHE 16	 /* encoded stream events kept, by scope */
 #define RELOAD_EVERY_MS 30000 /* a safety net under the change feed */
 #define REASON_MAX 1000
 
@@ -53,6 +54,17 @@ struct kx_gate_rt {
 	int npending;
 	pthread_t thread;
 	bool thread_started;
+
+	/* The switch stream's event text per scope for the current version:
+	 * encoded once, copied to every subscriber (under cache_lock). */
+	pthread_mutex_t cache_lock;
+	struct {
+		char *scope; /* kx_labels_format of the scope; NULL: slot free */
+		uint64_t version;
+		char *text;
+		size_t len;
+	} cache[EVENT_CACHE];
+	unsigned cache_next;
 
 	struct {
 		kx_gate_listener fn;
@@ -507,10 +519,11 @@ int kx_gate_rt_new(const struct kx_app *app, struct kx_gate_rt **out, struct kx_
 	for (int i = 0; i < DECIDED_RING; i++)
 		kx_approval_init(&rt->ring[i]);
 	pthread_mutex_init(&rt->lock, NULL);
+	pthread_mutex_init(&rt->cache_lock, NULL);
 	pthread_mutex_init(&rt->build_lock, NULL);
 	pthread_mutex_init(&rt->wake_lock, NULL);
 	pthread_cond_init(&rt->wake, NULL);
-	if (!(rt->state = kx_gate_state_new(NULL))) {
+	if (!(rt->state = kx_gate_state_new(&(struct kx_gate_limits){.presize = true}))) {
 		kx_gate_rt_free(rt);
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	}
@@ -557,6 +570,11 @@ void kx_gate_rt_free(struct kx_gate_rt *rt)
 	kx_gate_state_free(rt->state);
 	for (int i = 0; i < DECIDED_RING; i++)
 		kx_approval_release(&rt->ring[i]);
+	for (int i = 0; i < EVENT_CACHE; i++) {
+		free(rt->cache[i].scope);
+		free(rt->cache[i].text);
+	}
+	pthread_mutex_destroy(&rt->cache_lock);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_mutex_destroy(&rt->build_lock);
 	pthread_mutex_destroy(&rt->wake_lock);
@@ -637,6 +655,95 @@ int kx_gate_rt_decisions_since(struct kx_gate_rt *rt, const struct kx_labels *sc
 	}
 	*out = arr;
 	return 0;
+}
+
+static int encode_event(struct kx_gate_rt *rt, const struct kx_labels *scope, struct kx_buf *out,
+			uint64_t *version)
+{
+	struct kx_switches l = {0};
+	struct kx_err err = {0};
+	json_t *arr, *j;
+	char *text;
+	kx_ms now = kx_now_ms();
+	int rc;
+
+	if ((rc = kx_gate_rt_switches(rt, scope, &l, version, &err)))
+		return rc;
+	arr = json_array();
+	for (size_t i = 0; arr && i < l.n; i++)
+		json_array_append_new(arr, kx_switch_json(&l.v[i], now));
+	kx_switches_release(&l);
+	j = arr ? json_pack("{s:I,s:o}", "version", (json_int_t)*version, "switches", arr) : NULL;
+	if (!j)
+		return KX_ENOMEM;
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		return KX_ENOMEM;
+	rc = kx_buf_adds(out, "event: switches\ndata: ") || kx_buf_adds(out, text) ||
+	     kx_buf_adds(out, "\n\n");
+	free(text);
+	return rc ? KX_ENOMEM : 0;
+}
+
+int kx_gate_rt_stream_event(struct kx_gate_rt *rt, const struct kx_labels *scope,
+			    struct kx_buf *out, uint64_t *version)
+{
+	struct kx_buf key, ev;
+	uint64_t want = kx_gate_rt_version(rt);
+	int rc = 0;
+	bool hit = false;
+
+	kx_buf_init(&key, 0);
+	if (kx_labels_format(scope, &key) || kx_buf_addc(&key, '\0')) {
+		kx_buf_release(&key);
+		return KX_ENOMEM;
+	}
+	pthread_mutex_lock(&rt->cache_lock);
+	for (unsigned i = 0; i < EVENT_CACHE && !hit; i++) {
+		if (rt->cache[i].scope && rt->cache[i].version == want &&
+		    !strcmp(rt->cache[i].scope, key.data)) {
+			hit = true;
+			*version = want;
+			rc = kx_buf_add(out, rt->cache[i].text, rt->cache[i].len) ? KX_ENOMEM : 0;
+		}
+	}
+	pthread_mutex_unlock(&rt->cache_lock);
+	if (hit) {
+		kx_buf_release(&key);
+		return rc;
+	}
+	/* Encode outside the lock; racing subscribers may each encode once. */
+	kx_buf_init(&ev, 0);
+	if ((rc = encode_event(rt, scope, &ev, version))) {
+		kx_buf_release(&ev);
+		kx_buf_release(&key);
+		return rc;
+	}
+	rc = kx_buf_add(out, ev.data, ev.len) ? KX_ENOMEM : 0;
+	pthread_mutex_lock(&rt->cache_lock);
+	{
+		unsigned slot = rt->cache_next++ % EVENT_CACHE;
+		for (unsigned i = 0; i < EVENT_CACHE; i++) /* same scope: replace it */
+			if (rt->cache[i].scope && !strcmp(rt->cache[i].scope, key.data)) {
+				slot = i;
+				break;
+			}
+		free(rt->cache[slot].scope);
+		free(rt->cache[slot].text);
+		rt->cache[slot].scope = kx_buf_take(&key, NULL);
+		rt->cache[slot].version = *version;
+		rt->cache[slot].text = kx_buf_take(&ev, &rt->cache[slot].len);
+		if (!rt->cache[slot].scope || !rt->cache[slot].text) {
+			free(rt->cache[slot].scope);
+			free(rt->cache[slot].text);
+			rt->cache[slot].scope = rt->cache[slot].text = NULL;
+		}
+	}
+	pthread_mutex_unlock(&rt->cache_lock);
+	kx_buf_release(&ev);
+	kx_buf_release(&key);
+	return rc;
 }
 
 /* After a change committed here: in force before the request is answered. */
@@ -1065,6 +1172,8 @@ static int lift(const struct kx_app *app, const struct kx_token *who, const char
 				 reason ? reason : "");
 	} else {
 		out->cleared_at = now;
+		free(out->cleared_by);
+		free(out->clear_reason); /* a ramp's reason, replaced by this one */
 		out->cleared_by = strdup(who->name ? who->name : "klaxon");
 		out->clear_reason = xstrdup(reason);
 		event = resume ? "switch.resumed" : "switch.cleared";

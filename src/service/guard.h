@@ -54,6 +54,12 @@ uint64_t kx_gate_rt_version(const struct kx_gate_rt *rt);
 int kx_gate_rt_switches(struct kx_gate_rt *rt, const struct kx_labels *scope,
 			struct kx_switches *out, uint64_t *version, struct kx_err *err);
 
+/* Appends the switch stream's event ("event: switches\ndata: {…}\n\n")
+ * for the set in force as `scope` sees it, and its version. Encoded once
+ * per version and scope, however many subscribers ask. */
+int kx_gate_rt_stream_event(struct kx_gate_rt *rt, const struct kx_labels *scope,
+			    struct kx_buf *out, uint64_t *version);
+
 /* Approval decisions, for the switch stream: how many were heard of so
  * far (in this daemon or any other sharing the store), and the JSON views
  * of those after *after that `scope` may see (the newest 64 at most; *after

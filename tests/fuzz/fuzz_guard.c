@@ -62,7 +62,7 @@ static struct kx_gate_state *state(void)
 {
 	static struct kx_gate_state *st;
 	if (!st) {
-		struct kx_gate_limits lim = {1024, 4096, 1024};
+		struct kx_gate_limits lim = {1024, 4096, 1024, false};
 		st = kx_gate_state_new(&lim);
 		check(st != NULL);
 	}
