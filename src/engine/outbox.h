@@ -31,7 +31,9 @@
 
 struct kx_engine;
 
-/* With no channels configured nothing starts (libcurl is not even loaded) and *out is NULL. Otherwise starts the worker thread. app (and what it points to) must outlive the
+/* With no channels configured nothing starts (libcurl is not even
+ * loaded) and *out is NULL; otherwise loads libcurl (engine/curl.h) and
+ * starts the worker thread. app (and what it points to) must outlive the
  * engine. */
 int kx_engine_start(const struct kx_app *app, struct kx_engine **out, struct kx_err *err);
 
