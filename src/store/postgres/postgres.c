@@ -1973,13 +1973,55 @@ out:
 	"outcome, trace_id, artifact_url, idempotency_key, "
 #define AUDIT_COLS AUDIT_COLS_BASE "labels::text, prev_hash, hash"
 
+/* Events per INSERT of an append: each INSERT takes its rows as one array
+ * per column (unnest), so a batch costs one round trip per AUDIT_CHUNK
+ * events instead of one per event. */
+#define AUDIT_CHUNK 1000
+/* Columns of an INSERT: seq, at, the KX_AUDIT_NFIELDS fields, labels,
+ * prev_hash, hash. */
+#define AUDIT_NCOLS (KX_AUDIT_NFIELDS + 5)
+
+/* arr_add for a value that may be SQL NULL (an unquoted NULL element),
+ * copying runs of plain characters at once: audit appends put every
+ * field of up to AUDIT_CHUNK events through here. */
+static void arr_add_opt(struct arr *a, const char *s)
+{
+	if (!s) {
+		if ((a->n++ && kx_buf_addc(&a->b, ',')) || kx_buf_adds(&a->b, "NULL"))
+			a->bad = true;
+		return;
+	}
+	if ((a->n++ && kx_buf_addc(&a->b, ',')) || kx_buf_addc(&a->b, '"'))
+		a->bad = true;
+	while (*s && !a->bad) {
+		size_t run = strcspn(s, "\"\\");
+		if (kx_buf_add(&a->b, s, run))
+			a->bad = true;
+		s += run;
+		if (*s && (kx_buf_addc(&a->b, '\\') || kx_buf_addc(&a->b, *s++)))
+			a->bad = true;
+	}
+	if (kx_buf_addc(&a->b, '"'))
+		a->bad = true;
+}
+
 static int pg_audit_append(void *p, struct kx_audit_event *ev, size_t n, struct kx_err *err)
 {
 	static const char lock[] = "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_KEY ")";
 	static const char head[] = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
-	static const char ins[] = "INSERT INTO audit_events (" AUDIT_COLS_BASE
-				  "labels, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-				  "$8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+	/* Row i of the arrays is event i; the values are the same text as a
+	 * one-row INSERT would send, parsed by the same input functions. */
+	static const char ins[] =
+		"INSERT INTO audit_events (" AUDIT_COLS_BASE "labels, prev_hash, hash) "
+		"SELECT u.seq, u.at, u.actor, u.client, u.account, u.platform, u.lane, u.action, "
+		"u.target, u.content_hash, u.outcome, u.trace_id, u.artifact_url, "
+		"u.idempotency_key, u.labels, decode(u.prev_hash, 'hex'), decode(u.hash, 'hex') "
+		"FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
+		"$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+		"$12::text[], $13::text[], $14::text[], $15::jsonb[], $16::text[], $17::text[]) "
+		"AS u(seq, at, actor, client, account, platform, lane, action, target, "
+		"content_hash, outcome, trace_id, artifact_url, idempotency_key, labels, "
+		"prev_hash, hash)";
 	struct tx *t = p;
 	uint8_t last[KX_HASH_LEN];
 	struct kx_buf labels;
@@ -2006,33 +2048,49 @@ static int pg_audit_append(void *p, struct kx_audit_event *ev, size_t n, struct 
 	if (seq > 0 && !linked)
 		return kx_err_set(err, KX_ESTORE, "database error: the audit chain head has no hash");
 	kx_buf_init(&labels, 64 * 1024);
-	for (size_t i = 0; i < n && !rc; i++) {
-		struct kx_audit_event *e = &ev[i];
+	for (size_t from = 0; from < n && !rc; from += AUDIT_CHUNK) {
+		size_t to = n - from > AUDIT_CHUNK ? from + AUDIT_CHUNK : n;
+		struct arr cols[AUDIT_NCOLS];
 		struct params pa = {0};
-		char prev_hex[2 * KX_HASH_LEN + 3], hash_hex[2 * KX_HASH_LEN + 3];
 
-		e->seq = ++seq;
-		if (kx_audit_chain(e, linked ? last : NULL)) {
-			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
-			break;
+		for (int c = 0; c < AUDIT_NCOLS; c++)
+			arr_start(&cols[c]);
+		for (size_t i = from; i < to && !rc; i++) {
+			struct kx_audit_event *e = &ev[i];
+			char num[24], hex[2 * KX_HASH_LEN + 1];
+
+			e->seq = ++seq;
+			kx_buf_clear(&labels);
+			if (kx_audit_chain(e, linked ? last : NULL) ||
+			    (e->labels.n && kx_audit_labels_json(&e->labels, &labels))) {
+				rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+				break;
+			}
+			memcpy(last, e->hash, KX_HASH_LEN);
+			linked = true;
+			snprintf(num, sizeof(num), "%lld", (long long)e->seq);
+			arr_add_opt(&cols[0], num);
+			snprintf(num, sizeof(num), "%lld", (long long)e->at);
+			arr_add_opt(&cols[1], num);
+			for (size_t k = 0; k < KX_AUDIT_NFIELDS; k++)
+				arr_add_opt(&cols[k + 2], kx_audit_field_value(e, k));
+			arr_add_opt(&cols[KX_AUDIT_NFIELDS + 2],
+				    e->labels.n ? kx_buf_str(&labels) : NULL);
+			kx_hex(e->prev_hash, KX_HASH_LEN, hex);
+			arr_add_opt(&cols[KX_AUDIT_NFIELDS + 3], hex);
+			kx_hex(e->hash, KX_HASH_LEN, hex);
+			arr_add_opt(&cols[KX_AUDIT_NFIELDS + 4], hex);
 		}
-		memcpy(last, e->hash, KX_HASH_LEN);
-		linked = true;
-		kx_buf_clear(&labels);
-		if (e->labels.n && kx_audit_labels_json(&e->labels, &labels)) {
-			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
-			break;
+		for (int c = 0; c < AUDIT_NCOLS; c++) {
+			int end = arr_end(&cols[c], rc ? NULL : err);
+			if (!rc)
+				rc = end;
+			p_text(&pa, kx_buf_str(&cols[c].b));
 		}
-		hash_param(e->prev_hash, prev_hex);
-		hash_param(e->hash, hash_hex);
-		p_int(&pa, e->seq);
-		p_int(&pa, e->at);
-		for (size_t k = 0; k < KX_AUDIT_NFIELDS; k++)
-			p_text(&pa, kx_audit_field_value(e, k));
-		p_text(&pa, e->labels.n ? kx_buf_str(&labels) : NULL);
-		p_text(&pa, prev_hex);
-		p_text(&pa, hash_hex);
-		rc = run_cmd(t, ins, &pa, err);
+		if (!rc)
+			rc = run_cmd(t, ins, &pa, err);
+		for (int c = 0; c < AUDIT_NCOLS; c++)
+			kx_buf_release(&cols[c].b);
 	}
 	kx_buf_release(&labels);
 	return rc;
