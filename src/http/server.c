@@ -616,10 +616,6 @@ int kx_server_start(const struct kx_app *app, const struct kx_server_opts *o,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				/* headers only (bodies go to our own buffer): MHD clears
-				 * this pool per request, so its default 32 KiB cost a
-				 * memset on every gate check */
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
 				MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 				MHD_OPTION_END);
 	if (!s->d) {
