@@ -673,3 +673,26 @@ int kx_cli_jtext(struct kx_buf *b, const json_t *v, const char *sep)
 		return 0;
 	}
 }
+
+int kx_cli_add_time(struct kx_buf *b, const json_t *o, const char *key)
+{
+	const char *s = kx_cli_jstr(o, key);
+	char out[KX_TIME_STRLEN];
+	kx_ms t;
+
+	if (!s)
+		return 0;
+	if (kx_time_parse(s, &t))
+		return kx_buf_adds(b, s);
+	return kx_buf_adds(b, kx_time_format_human(t, out));
+}
+
+void kx_cli_time_cell(struct kx_table *t, const json_t *o, const char *key)
+{
+	struct kx_buf b;
+
+	kx_buf_init(&b, 0);
+	kx_cli_add_time(&b, o, key); /* ENOMEM: "-" */
+	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
+	kx_buf_release(&b);
+}

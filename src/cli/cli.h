@@ -185,6 +185,12 @@ int kx_cli_path(struct kx_buf *b, const char *collection, const char *id,
 
 /* A string member of o, or NULL when absent or not a string. */
 const char *kx_cli_jstr(const json_t *o, const char *key);
+/* Appends the RFC 3339 time o[key] as people read it ("2026-12-01 19:43
+ * UTC"; unparsable: as it is; absent: nothing). */
+int kx_cli_add_time(struct kx_buf *b, const json_t *o, const char *key);
+struct kx_table;
+/* A table cell of that time ("-" when absent). */
+void kx_cli_time_cell(struct kx_table *t, const json_t *o, const char *key);
 /* Appends the text form of a JSON scalar: strings as they are, integers and
  * reals in decimal, booleans as yes/no, null as nothing. Arrays are joined
  * with sep, objects become k=v joined with sep. */

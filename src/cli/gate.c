@@ -20,28 +20,6 @@ enum {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int add_time(struct kx_buf *b, const json_t *o, const char *key)
-{
-	const char *s = kx_cli_jstr(o, key);
-	char out[KX_TIME_STRLEN];
-	kx_ms t;
-
-	if (!s)
-		return 0;
-	if (kx_time_parse(s, &t))
-		return kx_buf_adds(b, s);
-	return kx_buf_adds(b, kx_time_format_human(t, out));
-}
-
-static void time_cell(struct kx_table *t, const json_t *o, const char *key)
-{
-	struct kx_buf b;
-
-	kx_buf_init(&b, 0);
-	add_time(&b, o, key); /* ENOMEM: "-" */
-	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
-	kx_buf_release(&b);
-}
 
 static void jcell(struct kx_table *t, const json_t *o, const char *key)
 {
@@ -227,7 +205,7 @@ static int cmd_cap_list(struct kx_cli *cli, const struct kx_args *a)
 		jcell(t, c, "spec");
 		jcell(t, c, "source");
 		jcell(t, c, "set_by");
-		time_cell(t, c, "set_at");
+		kx_cli_time_cell(t, c, "set_at");
 	}
 	rc = print_table(t);
 out:
@@ -294,8 +272,8 @@ static int print_approvals(const json_t *list, int all)
 		jcell(t, ap, "status");
 		jcell(t, ap, "labels");
 		jcell(t, ap, "requested_by");
-		time_cell(t, ap, "requested_at");
-		time_cell(t, ap, "expires_at");
+		kx_cli_time_cell(t, ap, "requested_at");
+		kx_cli_time_cell(t, ap, "expires_at");
 		jcell(t, ap, "switch");
 		if (all)
 			jcell(t, ap, "decided_by");
@@ -347,7 +325,7 @@ static int print_approval(const json_t *ap)
 #define KVT(key, field)                                                   \
 	do {                                                              \
 		kx_buf_clear(&b);                                         \
-		rc = rc || add_time(&b, ap, field);                       \
+		rc = rc || kx_cli_add_time(&b, ap, field);                       \
 		KV(key, kx_buf_str(&b));                                  \
 	} while (0)
 	KVJ("ID", "id");

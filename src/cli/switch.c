@@ -31,28 +31,6 @@
 /* Appends the human form ("2026-11-25 14:31 UTC") of the RFC 3339 time in
  * member key of o; the text as it is when it does not parse; nothing when
  * absent or null. */
-static int add_time(struct kx_buf *b, const json_t *o, const char *key)
-{
-	const char *s = kx_cli_jstr(o, key);
-	char out[KX_TIME_STRLEN];
-	kx_ms t;
-
-	if (!s)
-		return 0;
-	if (kx_time_parse(s, &t))
-		return kx_buf_adds(b, s);
-	return kx_buf_adds(b, kx_time_format_human(t, out));
-}
-
-static void time_cell(struct kx_table *t, const json_t *o, const char *key)
-{
-	struct kx_buf b;
-
-	kx_buf_init(&b, 0);
-	add_time(&b, o, key); /* ENOMEM: "-" */
-	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
-	kx_buf_release(&b);
-}
 
 static int print_table(struct kx_table *t)
 {
@@ -93,7 +71,7 @@ static int add_ramp(struct kx_buf *b, const json_t *ramp)
 			(long long)json_integer_value(json_object_get(ramp, "floor")),
 			(long long)json_integer_value(json_object_get(ramp, "peak")),
 			win ? win : "?") ||
-	    add_time(b, ramp, "start") || kx_buf_adds(b, " to ") || add_time(b, ramp, "end"))
+	    kx_cli_add_time(b, ramp, "start") || kx_buf_adds(b, " to ") || kx_cli_add_time(b, ramp, "end"))
 		return KX_ENOMEM;
 	return 0;
 }
@@ -107,7 +85,7 @@ static int add_summary(struct kx_buf *b, const json_t *sw)
 	if (kx_buf_addf(b, "%s %s %s (", id ? id : "?", mode ? mode : "?", selector_text(sw)))
 		return KX_ENOMEM;
 	if (!strcmp(state, "in force") && kx_cli_jstr(sw, "expires_at")) {
-		if (kx_buf_adds(b, "in force until ") || add_time(b, sw, "expires_at"))
+		if (kx_buf_adds(b, "in force until ") || kx_cli_add_time(b, sw, "expires_at"))
 			return KX_ENOMEM;
 	} else if (!strcmp(state, "in force")) {
 		if (kx_buf_adds(b, "in force now"))
@@ -475,8 +453,8 @@ static int print_switches(const json_t *list, int all)
 		kx_table_cell(t, selector_text(sw));
 		kx_table_cell(t, kx_cli_jstr(sw, "reason"));
 		kx_table_cell(t, kx_cli_jstr(sw, "set_by"));
-		time_cell(t, sw, "set_at");
-		time_cell(t, sw, "expires_at");
+		kx_cli_time_cell(t, sw, "set_at");
+		kx_cli_time_cell(t, sw, "expires_at");
 		if (state)
 			kx_table_cell(t, switch_state(sw));
 	}
@@ -507,7 +485,7 @@ static int print_switch(const json_t *sw)
 #define KVT(key, field)                                                   \
 	do {                                                              \
 		kx_buf_clear(&b);                                         \
-		rc = rc || add_time(&b, sw, field);                       \
+		rc = rc || kx_cli_add_time(&b, sw, field);                       \
 		KV(key, kx_buf_str(&b));                                  \
 	} while (0)
 	rc = 0;
@@ -590,7 +568,7 @@ static int watch_line(const struct watch *w, const char *what, const json_t *sw)
 		rc = kx_buf_adds(&b, ": ") || add_ramp(&b, ramp);
 	else if (!rc && sw && strcmp(what, "lifted")) {
 		if (kx_cli_jstr(sw, "expires_at"))
-			rc = kx_buf_adds(&b, " until ") || add_time(&b, sw, "expires_at");
+			rc = kx_buf_adds(&b, " until ") || kx_cli_add_time(&b, sw, "expires_at");
 		if (!rc && reason)
 			rc = kx_buf_addf(&b, " — %s", reason);
 	}
