@@ -754,6 +754,17 @@ static void reload_now(const struct kx_app *app)
 		kx_log(KX_LOG_ERROR, "gate: cannot reload after a change: %s", e.msg);
 }
 
+/* Commits a change to switches or caps and rebuilds the gate at once (the
+ * change feed rebuilds the other daemons'). tx is gone afterwards. */
+static int commit_gate_change(const struct kx_app *app, struct kx_tx **tx, struct kx_err *err)
+{
+	int rc = kx_store_commit(*tx, err);
+	*tx = NULL;
+	if (!rc)
+		reload_now(app);
+	return rc;
+}
+
 /* ---- checking ------------------------------------------------------------- */
 
 /* The idempotency key as the gate sees it: a scoped token's keys are its
@@ -1056,10 +1067,7 @@ int kx_svc_switch_set(const struct kx_app *app, const struct kx_token *who,
 	    (rc = switch_effects(app, tx, who, out, "switch.set", "switch.set", kx_buf_str(&note),
 				 now, err)))
 		goto out;
-	rc = kx_store_commit(tx, err);
-	tx = NULL;
-	if (!rc)
-		reload_now(app);
+	rc = commit_gate_change(app, &tx, err);
 out:
 	kx_store_rollback(tx);
 	if (rc)
@@ -1192,10 +1200,7 @@ static int lift(const struct kx_app *app, const struct kx_token *who, const char
 				 ramp ? "switch.resume" : "switch.clear", kx_buf_str(&note), now,
 				 err)))
 		goto out;
-	rc = kx_store_commit(tx, err);
-	tx = NULL;
-	if (!rc)
-		reload_now(app);
+	rc = commit_gate_change(app, &tx, err);
 out:
 	kx_store_rollback(tx);
 	if (rc)
@@ -1351,10 +1356,7 @@ int kx_svc_cap_put(const struct kx_app *app, const struct kx_token *who, const c
 	    (rc = kx_store_cap_put(tx, out, created, err)) ||
 	    (rc = cap_effects(app, tx, who, out, &parsed, "cap.set", "cap.set", now, err)))
 		goto out;
-	rc = kx_store_commit(tx, err);
-	tx = NULL;
-	if (!rc)
-		reload_now(app);
+	rc = commit_gate_change(app, &tx, err);
 out:
 	kx_store_rollback(tx);
 	if (rc)
@@ -1393,10 +1395,7 @@ int kx_svc_cap_delete(const struct kx_app *app, const struct kx_token *who, cons
 	if ((rc = cap_scope_check(who, &parsed, err)) || (rc = kx_store_cap_delete(tx, id, err)) ||
 	    (rc = cap_effects(app, tx, who, found, &parsed, "cap.cleared", "cap.clear", now, err)))
 		goto out;
-	rc = kx_store_commit(tx, err);
-	tx = NULL;
-	if (!rc)
-		reload_now(app);
+	rc = commit_gate_change(app, &tx, err);
 out:
 	kx_store_rollback(tx);
 	kx_caps_release(&caps);
