@@ -1,7 +1,10 @@
 /* routes.c — the API's route table: method, path pattern, least role. */
 #include "http/server.h"
 
+/* First match wins. The gate check comes first: automation calls it before
+ * every action, so it should not be compared against every other route. */
 const struct kx_route kx_routes[] = {
+	{"POST", "/v1/gate/check", KX_ACCESS_RESPONDER, kx_h_gate_check, true},
 	{"GET", "/healthz", KX_ACCESS_NONE, kx_h_healthz, false},
 	{"GET", "/readyz", KX_ACCESS_NONE, kx_h_readyz, false},
 
@@ -38,7 +41,6 @@ const struct kx_route kx_routes[] = {
 	{"GET", "/v1/audit/recipients", KX_ACCESS_VIEWER, kx_h_audit_recipients, false},
 	{"GET", "/v1/audit/verify", KX_ACCESS_ADMIN, kx_h_audit_verify, false},
 
-	{"POST", "/v1/gate/check", KX_ACCESS_RESPONDER, kx_h_gate_check, true},
 	{"POST", "/v1/switches", KX_ACCESS_RESPONDER, kx_h_switch_create, false},
 	{"GET", "/v1/switches", KX_ACCESS_VIEWER, kx_h_switch_list, true},
 	{"GET", "/v1/switches/stream", KX_ACCESS_VIEWER, kx_h_switch_stream, true},
