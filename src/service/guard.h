@@ -86,6 +86,7 @@ struct kx_gate_req {
 	struct kx_labels labels;
 	const char *idempotency_key; /* NULL: none */
 	bool read_only;
+	char *key_buf; /* the decoder's own copy of the key, if it made one */
 };
 
 /* The answer for one action, as the API shows it:

@@ -69,6 +69,48 @@ static struct kx_gate_state *state(void)
 	return st;
 }
 
+static bool same_labels(const struct kx_labels *a, const struct kx_labels *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const char *v = kx_labels_get(b, a->v[i].key);
+		if (!v || strcmp(v, a->v[i].value) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* The tree-less fast path and the jansson path agree on every body: the
+ * same verdict, and on success the same actions. */
+static void compare_paths(const char *body, size_t len)
+{
+	struct kx_gate_req *a, *b;
+	struct kx_err ea = {0}, eb = {0};
+	json_t *ja = NULL, *jb = NULL;
+	size_t na, nb;
+	bool ba, bb;
+	int ra = kx_decode_gate(body, len, &a, &na, &ba, &ja, &ea);
+	int rb = kx_decode_gate_json(body, len, &b, &nb, &bb, &jb, &eb);
+	check(ra == rb);
+	if (ra == 0) {
+		check(na == nb && ba == bb);
+		for (size_t i = 0; i < na; i++) {
+			check(same_labels(&a[i].labels, &b[i].labels));
+			check(a[i].read_only == b[i].read_only);
+			check(!a[i].idempotency_key == !b[i].idempotency_key);
+			check(!a[i].idempotency_key ||
+			      strcmp(a[i].idempotency_key, b[i].idempotency_key) == 0);
+		}
+		kx_gate_reqs_free(a, na);
+		kx_gate_reqs_free(b, nb);
+	} else {
+		check(strcmp(ea.msg, eb.msg) == 0);
+	}
+	json_decref(ja);
+	json_decref(jb);
+}
+
 static void fuzz_gate(const char *body, size_t len)
 {
 	struct kx_gate_req *reqs;
@@ -202,7 +244,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	switch (data[0] % 6) {
-	case 0: fuzz_gate(body, len); break;
+	case 0:
+		compare_paths(body, len);
+		fuzz_gate(body, len);
+		break;
 	case 1: fuzz_switch(body, len); break;
 	case 2: fuzz_resume(body, len); break;
 	case 3: fuzz_one(body, len, "spec", true); break;
