@@ -1,6 +1,7 @@
 /* decode_guard.c — guardrail request bodies (decode_guard.h). */
 #include "http/decode_guard.h"
 #include "http/decode.h"
+#include "http/plainjson.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,110 +83,39 @@ void kx_gate_reqs_free(struct kx_gate_req *reqs, size_t n)
  * bodies with the same result (fuzz_guard checks it), and every message
  * comes from one place. */
 
-struct rd {
-	const char *p, *end;
-};
-
-static void ws(struct rd *r)
-{
-	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
-		r->p++;
-}
-
-static bool lit(struct rd *r, char c)
-{
-	ws(r);
-	if (r->p < r->end && *r->p == c) {
-		r->p++;
-		return true;
-	}
-	return false;
-}
-
-/* A plain string into out[0..cap) (NUL-terminated). */
-static bool plain_string(struct rd *r, char *out, size_t cap, size_t *len)
-{
-	size_t n = 0;
-	if (!lit(r, '"'))
-		return false;
-	while (r->p < r->end && *r->p != '"') {
-		unsigned char c = (unsigned char)*r->p;
-		if (c < 0x20 || c > 0x7e || c == '\\' || n + 1 >= cap)
-			return false;
-		out[n++] = (char)c;
-		r->p++;
-	}
-	if (r->p >= r->end)
-		return false;
-	r->p++;
-	out[n] = '\0';
-	*len = n;
-	return true;
-}
-
-static bool word(struct rd *r, const char *w)
-{
-	size_t n = strlen(w);
-	ws(r);
-	if ((size_t)(r->end - r->p) < n || memcmp(r->p, w, n) != 0)
-		return false;
-	r->p += n;
-	return true;
-}
-
-static bool fast_labels(struct rd *r, struct kx_labels *ls)
-{
-	char k[KX_LABEL_KEY_MAX + 2], v[KX_LABEL_VALUE_MAX + 2];
-	size_t kn, vn;
-	if (!lit(r, '{'))
-		return false;
-	if (lit(r, '}'))
-		return false; /* no labels: the slow path says why */
-	do {
-		if (!plain_string(r, k, sizeof(k), &kn) || !lit(r, ':') ||
-		    !plain_string(r, v, sizeof(v), &vn) || ls->n >= KX_LABELS_MAX ||
-		    kx_labels_get(ls, k) || kx_labels_set(ls, k, v, NULL))
-			return false;
-	} while (lit(r, ','));
-	return lit(r, '}');
-}
-
 static int fast_gate(const char *body, size_t len, struct kx_gate_req *req)
 {
-	struct rd r = {body, body + len};
+	struct kx_rd r = {body, body + len};
 	bool labels = false, key = false, ro = false;
 	char kname[32], kbuf[KX_GATE_KEY_MAX * 4 + 2];
 	size_t n;
 
-	if (!lit(&r, '{'))
+	if (!kx_rd_lit(&r, '{'))
 		goto no;
 	do {
-		if (!plain_string(&r, kname, sizeof(kname), &n) || !lit(&r, ':'))
+		if (!kx_rd_string(&r, kname, sizeof(kname), &n) || !kx_rd_lit(&r, ':'))
 			goto no;
 		if (!strcmp(kname, "labels") && !labels) {
 			labels = true;
-			if (!fast_labels(&r, &req->labels))
+			if (!kx_rd_labels(&r, &req->labels))
 				goto no;
 		} else if (!strcmp(kname, "idempotency_key") && !key) {
 			key = true;
-			if (!plain_string(&r, kbuf, sizeof(kbuf), &n) ||
+			if (!kx_rd_string(&r, kbuf, sizeof(kbuf), &n) ||
 			    !(req->key_buf = strdup(kbuf)))
 				goto no;
 			req->idempotency_key = req->key_buf;
 		} else if (!strcmp(kname, "read_only") && !ro) {
 			ro = true;
-			if (word(&r, "true"))
+			if (kx_rd_word(&r, "true"))
 				req->read_only = true;
-			else if (!word(&r, "false"))
+			else if (!kx_rd_word(&r, "false"))
 				goto no;
 		} else {
 			goto no;
 		}
-	} while (lit(&r, ','));
-	if (!lit(&r, '}'))
-		goto no;
-	ws(&r);
-	if (r.p != r.end || !labels)
+	} while (kx_rd_lit(&r, ','));
+	if (!kx_rd_lit(&r, '}') || !kx_rd_done(&r) || !labels)
 		goto no;
 	return 1;
 no:

@@ -78,6 +78,31 @@ static void scope(struct kx_audit_event *e)
 	kx_labels_release(&sc);
 }
 
+/* Where the tree-less line reader accepts a line, the full decoder
+ * accepts it too and gives the same event (same canonical bytes). */
+static void compare_line(const char *p, size_t n)
+{
+	struct kx_audit_event fast, full;
+	struct kx_buf a, b;
+	json_error_t je;
+	json_t *j;
+
+	if (!kx_decode_audit_line_fast(p, n, NOW, &fast))
+		return;
+	j = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
+	check(j != NULL);
+	check(kx_decode_audit_event(j, NOW, &full, NULL) == 0);
+	json_decref(j);
+	kx_buf_init(&a, 0);
+	kx_buf_init(&b, 0);
+	check(kx_audit_canonical(&fast, &a) == 0 && kx_audit_canonical(&full, &b) == 0);
+	check(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+	kx_buf_release(&a);
+	kx_buf_release(&b);
+	kx_audit_event_release(&fast);
+	kx_audit_event_release(&full);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kx_audit_events ev;
@@ -89,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	sel = data[0];
+	compare_line((const char *)data + 1, size - 1);
 	rc = kx_decode_audit((const char *)data + 1, size - 1, sel % 2 == 1, NOW, &ev, &err);
 	if (rc) {
 		check(err.msg[0] != '\0');
