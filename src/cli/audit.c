@@ -103,24 +103,6 @@ static void time_cell(struct kx_table *t, const json_t *o, const char *key)
 		       c.sec);
 }
 
-static void jcell(struct kx_table *t, const json_t *o, const char *key)
-{
-	struct kx_buf b;
-
-	kx_buf_init(&b, 0);
-	kx_cli_jtext(&b, json_object_get(o, key), ","); /* ENOMEM: "-" */
-	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
-	kx_buf_release(&b);
-}
-
-static int print_table(struct kx_table *t)
-{
-	int rc = kx_table_print(t, stdout) ? kx_cli_oom() : KX_CLI_OK;
-
-	kx_table_free(t);
-	return rc;
-}
-
 static int print_events(const json_t *events)
 {
 	static const char *const head[] = {"SEQ",	"TIME",	  "ACTOR",  "CLIENT", "ACCOUNT",
@@ -139,12 +121,12 @@ static int print_events(const json_t *events)
 		return kx_cli_oom();
 	kx_table_set_max(t, 7, KX_OUT_TITLE_MAX);
 	json_array_foreach(events, i, e) {
-		jcell(t, e, "seq");
+		kx_cli_jcell(t, e, "seq", ",");
 		time_cell(t, e, "at");
 		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-			jcell(t, e, keys[k]);
+			kx_cli_jcell(t, e, keys[k], ",");
 	}
-	return print_table(t);
+	return kx_cli_print_table(t);
 }
 
 /* GETs path and prints its events. */
@@ -454,15 +436,15 @@ static int cmd_duplicates(struct kx_cli *cli, const struct kx_args *a)
 	}
 	kx_table_set_max(t, 3, KX_OUT_TITLE_MAX);
 	json_array_foreach(list, i, g) {
-		jcell(t, g, "count");
-		jcell(t, g, "accounts");
-		jcell(t, g, "action");
-		jcell(t, g, "target");
-		jcell(t, g, "content_hash");
+		kx_cli_jcell(t, g, "count", ",");
+		kx_cli_jcell(t, g, "accounts", ",");
+		kx_cli_jcell(t, g, "action", ",");
+		kx_cli_jcell(t, g, "target", ",");
+		kx_cli_jcell(t, g, "content_hash", ",");
 		time_cell(t, g, "first_at");
 		time_cell(t, g, "last_at");
 	}
-	rc = print_table(t);
+	rc = kx_cli_print_table(t);
 out:
 	kx_buf_release(&path);
 	json_decref(ans);
@@ -500,13 +482,13 @@ static int cmd_recipients(struct kx_cli *cli, const struct kx_args *a)
 	}
 	kx_table_set_max(t, 0, KX_OUT_TITLE_MAX);
 	json_array_foreach(list, i, g) {
-		jcell(t, g, "target");
-		jcell(t, g, "count");
-		jcell(t, g, "accounts");
+		kx_cli_jcell(t, g, "target", ",");
+		kx_cli_jcell(t, g, "count", ",");
+		kx_cli_jcell(t, g, "accounts", ",");
 		time_cell(t, g, "first_at");
 		time_cell(t, g, "last_at");
 	}
-	rc = print_table(t);
+	rc = kx_cli_print_table(t);
 out:
 	kx_buf_release(&path);
 	json_decref(ans);

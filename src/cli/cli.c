@@ -696,3 +696,21 @@ void kx_cli_time_cell(struct kx_table *t, const json_t *o, const char *key)
 	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
 	kx_buf_release(&b);
 }
+
+void kx_cli_jcell(struct kx_table *t, const json_t *o, const char *key, const char *sep)
+{
+	struct kx_buf b;
+
+	kx_buf_init(&b, 0);
+	kx_cli_jtext(&b, json_object_get(o, key), sep); /* ENOMEM: "-" */
+	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
+	kx_buf_release(&b);
+}
+
+int kx_cli_print_table(struct kx_table *t)
+{
+	int rc = kx_table_print(t, stdout) ? kx_cli_oom() : KX_CLI_OK;
+
+	kx_table_free(t);
+	return rc;
+}

@@ -191,6 +191,11 @@ int kx_cli_add_time(struct kx_buf *b, const json_t *o, const char *key);
 struct kx_table;
 /* A table cell of that time ("-" when absent). */
 void kx_cli_time_cell(struct kx_table *t, const json_t *o, const char *key);
+/* A table cell of o[key] as text (kx_cli_jtext; arrays joined by sep; "-"
+ * when absent). */
+void kx_cli_jcell(struct kx_table *t, const json_t *o, const char *key, const char *sep);
+/* Prints t to stdout and frees it: KX_CLI_OK, or the out-of-memory exit. */
+int kx_cli_print_table(struct kx_table *t);
 /* Appends the text form of a JSON scalar: strings as they are, integers and
  * reals in decimal, booleans as yes/no, null as nothing. Arrays are joined
  * with sep, objects become k=v joined with sep. */

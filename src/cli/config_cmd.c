@@ -3,16 +3,6 @@
 #include "cli/output.h"
 
 /* Adds the text of member key of o as a cell ("-" when absent or null). */
-static void jcell(struct kx_table *t, const json_t *o, const char *key)
-{
-	struct kx_buf b;
-
-	kx_buf_init(&b, 0);
-	kx_cli_jtext(&b, json_object_get(o, key), ", "); /* ENOMEM: "-" */
-	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
-	kx_buf_release(&b);
-}
-
 /* GETs path and prints member `member` (an array of objects) as a table of
  * the given keys under the given headers. */
 static int list_table(struct kx_cli *cli, const char *path, const char *member,
@@ -39,7 +29,7 @@ static int list_table(struct kx_cli *cli, const char *path, const char *member,
 	}
 	json_array_foreach(rows, i, row)
 		for (size_t c = 0; c < ncols; c++)
-			jcell(t, row, keys[c]);
+			kx_cli_jcell(t, row, keys[c], ", ");
 	rc = kx_table_print(t, stdout) ? kx_cli_oom() : KX_CLI_OK;
 	kx_table_free(t);
 out:

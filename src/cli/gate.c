@@ -21,24 +21,6 @@ enum {
 /* ---- helpers ------------------------------------------------------------- */
 
 
-static void jcell(struct kx_table *t, const json_t *o, const char *key)
-{
-	struct kx_buf b;
-
-	kx_buf_init(&b, 0);
-	kx_cli_jtext(&b, json_object_get(o, key), ","); /* ENOMEM: "-" */
-	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
-	kx_buf_release(&b);
-}
-
-static int print_table(struct kx_table *t)
-{
-	int rc = kx_table_print(t, stdout) ? kx_cli_oom() : KX_CLI_OK;
-
-	kx_table_free(t);
-	return rc;
-}
-
 /* Prints "<id>: <what>" with the ID the daemon answered, else the one
  * given. */
 static int confirm(const char *id, const char *given, const char *what)
@@ -201,13 +183,13 @@ static int cmd_cap_list(struct kx_cli *cli, const struct kx_args *a)
 	}
 	kx_table_set_max(t, 1, CELL_MAX);
 	json_array_foreach(caps, i, c) {
-		jcell(t, c, "id");
-		jcell(t, c, "spec");
-		jcell(t, c, "source");
-		jcell(t, c, "set_by");
+		kx_cli_jcell(t, c, "id", ",");
+		kx_cli_jcell(t, c, "spec", ",");
+		kx_cli_jcell(t, c, "source", ",");
+		kx_cli_jcell(t, c, "set_by", ",");
 		kx_cli_time_cell(t, c, "set_at");
 	}
-	rc = print_table(t);
+	rc = kx_cli_print_table(t);
 out:
 	json_decref(ans);
 	return rc;
@@ -268,17 +250,17 @@ static int print_approvals(const json_t *list, int all)
 		return kx_cli_oom();
 	kx_table_set_max(t, 2, CELL_MAX);
 	json_array_foreach(list, i, ap) {
-		jcell(t, ap, "id");
-		jcell(t, ap, "status");
-		jcell(t, ap, "labels");
-		jcell(t, ap, "requested_by");
+		kx_cli_jcell(t, ap, "id", ",");
+		kx_cli_jcell(t, ap, "status", ",");
+		kx_cli_jcell(t, ap, "labels", ",");
+		kx_cli_jcell(t, ap, "requested_by", ",");
 		kx_cli_time_cell(t, ap, "requested_at");
 		kx_cli_time_cell(t, ap, "expires_at");
-		jcell(t, ap, "switch");
+		kx_cli_jcell(t, ap, "switch", ",");
 		if (all)
-			jcell(t, ap, "decided_by");
+			kx_cli_jcell(t, ap, "decided_by", ",");
 	}
-	return print_table(t);
+	return kx_cli_print_table(t);
 }
 
 static int cmd_approval_list(struct kx_cli *cli, const struct kx_args *a)

@@ -63,50 +63,8 @@ static int confirm(const struct kx_args *a, const json_t *inc,
 /* Appends the human form ("2026-11-25 14:31 UTC") of the RFC 3339 time in
  * member key of o; the text as it is when it does not parse; nothing when
  * absent or null. */
-static int add_time(struct kx_buf *b, const json_t *o, const char *key)
-{
-	const char *s = kx_cli_jstr(o, key);
-	char out[KX_TIME_STRLEN];
-	kx_ms t;
-
-	if (!s)
-		return 0;
-	if (kx_time_parse(s, &t))
-		return kx_buf_adds(b, s);
-	return kx_buf_adds(b, kx_time_format_human(t, out));
-}
-
 /* Adds a table cell with the text of member key of o ("-" when empty). */
-static void jcell(struct kx_table *t, const json_t *o, const char *key,
-		  const char *sep)
-{
-	struct kx_buf b;
-
-	kx_buf_init(&b, 0);
-	kx_cli_jtext(&b, json_object_get(o, key), sep); /* ENOMEM: "-" */
-	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
-	kx_buf_release(&b);
-}
-
-static void time_cell(struct kx_table *t, const json_t *o, const char *key)
-{
-	struct kx_buf b;
-
-	kx_buf_init(&b, 0);
-	add_time(&b, o, key);
-	kx_table_cell(t, b.len ? kx_buf_str(&b) : NULL);
-	kx_buf_release(&b);
-}
-
 /* Prints a finished table; returns an exit status. */
-static int print_table(struct kx_table *t)
-{
-	int rc = kx_table_print(t, stdout) ? kx_cli_oom() : KX_CLI_OK;
-
-	kx_table_free(t);
-	return rc;
-}
-
 /* Sets body.types to the --type values, when there are any. */
 static int add_types(const struct kx_args *a, json_t *body)
 {
@@ -250,11 +208,11 @@ static int print_incidents(const json_t *list)
 		kx_table_cell(t, kx_cli_jstr(inc, "id"));
 		kx_table_cell(t, kx_cli_jstr(inc, "severity"));
 		kx_table_cell(t, kx_cli_jstr(inc, "status"));
-		time_cell(t, inc, "declared_at");
+		kx_cli_time_cell(t, inc, "declared_at");
 		kx_table_cell(t, kx_cli_jstr(inc, "title"));
-		jcell(t, inc, "labels", ",");
+		kx_cli_jcell(t, inc, "labels", ",");
 	}
-	return print_table(t);
+	return kx_cli_print_table(t);
 }
 
 static int cmd_list(struct kx_cli *cli, const struct kx_args *a)
@@ -353,7 +311,7 @@ static int show_field(const json_t *inc, const char *label, const char *key,
 
 	kx_buf_init(&b, 0);
 	switch (kind) {
-	case 'T': rc = add_time(&b, inc, key); break;
+	case 'T': rc = kx_cli_add_time(&b, inc, key); break;
 	case 'i': rc = add_impact(&b, v); break;
 	case 'r': rc = add_roles(&b, v); break;
 	default: rc = kx_cli_jtext(&b, v, ", "); break;
@@ -376,13 +334,13 @@ static int print_timeline(const json_t *timeline, size_t indent, int kind)
 		return kx_cli_oom();
 	kx_table_set_indent(t, indent);
 	json_array_foreach(timeline, i, e) {
-		time_cell(t, e, "at");
+		kx_cli_time_cell(t, e, "at");
 		kx_table_cell(t, kx_cli_jstr(e, "author"));
 		if (kind)
 			kx_table_cell(t, kx_cli_jstr(e, "kind"));
 		kx_table_cell(t, kx_cli_jstr(e, "text"));
 	}
-	return print_table(t);
+	return kx_cli_print_table(t);
 }
 
 /* "[ ] 1 prevent  Fix dedupe query  owner dev  due 2026-12-01" */
@@ -418,7 +376,7 @@ static int print_items_brief(const json_t *items)
 		kx_table_cell(t, kx_buf_str(&extra));
 	}
 	kx_buf_release(&extra);
-	return print_table(t);
+	return kx_cli_print_table(t);
 }
 
 static int print_incident(const json_t *inc)
@@ -871,14 +829,14 @@ static int cmd_item_list(struct kx_cli *cli, const struct kx_args *a)
 	}
 	kx_table_set_max(t, 3, KX_OUT_TITLE_MAX);
 	json_array_foreach(items, i, it) {
-		jcell(t, it, "number", "");
+		kx_cli_jcell(t, it, "number", "");
 		kx_table_cell(t, kx_cli_jstr(it, "kind"));
 		kx_table_cell(t, kx_cli_jstr(it, "status"));
 		kx_table_cell(t, kx_cli_jstr(it, "title"));
 		kx_table_cell(t, kx_cli_jstr(it, "owner"));
 		kx_table_cell(t, kx_cli_jstr(it, "due"));
 	}
-	rc = print_table(t);
+	rc = kx_cli_print_table(t);
 out:
 	json_decref(ans);
 	return rc;

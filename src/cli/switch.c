@@ -32,14 +32,6 @@
  * member key of o; the text as it is when it does not parse; nothing when
  * absent or null. */
 
-static int print_table(struct kx_table *t)
-{
-	int rc = kx_table_print(t, stdout) ? kx_cli_oom() : KX_CLI_OK;
-
-	kx_table_free(t);
-	return rc;
-}
-
 /* The selector as people read it: "everything" for the empty one. */
 static const char *selector_text(const json_t *sw)
 {
@@ -458,7 +450,7 @@ static int print_switches(const json_t *list, int all)
 		if (state)
 			kx_table_cell(t, switch_state(sw));
 	}
-	return print_table(t);
+	return kx_cli_print_table(t);
 }
 
 static int cmd_list(struct kx_cli *cli, const struct kx_args *a)
