@@ -1287,29 +1287,42 @@ static int cap_effects(const struct kx_app *app, struct kx_tx *tx, const struct 
 	return rc;
 }
 
+/* The stored cap with this id, read in tx: *found points into *caps (NULL
+ * when there is none), and *parsed holds its spec when *ok (a stored spec
+ * that no longer parses is found but not ok). */
+static int stored_cap(struct kx_tx *tx, const char *id, struct kx_caps *caps,
+		      const struct kx_cap **found, struct kx_gate_cap *parsed, bool *ok,
+		      struct kx_err *err)
+{
+	int rc = kx_store_cap_list(tx, caps, err);
+	*found = NULL;
+	*ok = false;
+	for (size_t i = 0; !rc && i < caps->n && !*found; i++)
+		if (!strcmp(caps->v[i].id, id))
+			*found = &caps->v[i];
+	if (*found)
+		*ok = kx_gate_cap_parse(parsed, (*found)->spec, NULL) == 0;
+	return rc;
+}
+
 /* A scoped token may replace a cap only if it could have set it: another
  * tenant's cap is not its to overwrite. */
 static int cap_id_free_for(struct kx_tx *tx, const struct kx_token *who, const char *id,
 			   struct kx_err *err)
 {
 	struct kx_caps caps = {0};
+	struct kx_gate_cap parsed;
+	const struct kx_cap *found;
+	bool ok;
 	int rc;
 	if (!who->scope.n)
 		return 0;
-	if ((rc = kx_store_cap_list(tx, &caps, err)))
-		return rc;
-	for (size_t i = 0; !rc && i < caps.n; i++) {
-		struct kx_gate_cap parsed;
-		if (strcmp(caps.v[i].id, id) != 0)
-			continue;
-		kx_gate_cap_init(&parsed);
-		if (kx_gate_cap_parse(&parsed, caps.v[i].spec, NULL) ||
-		    !selector_within(&parsed.sel, &who->scope))
-			rc = kx_err_set(err, KX_EFORBIDDEN,
-					"cap id '%s' is taken outside this token's scope; choose another",
-					id);
-		kx_gate_cap_release(&parsed);
-	}
+	kx_gate_cap_init(&parsed);
+	rc = stored_cap(tx, id, &caps, &found, &parsed, &ok, err);
+	if (!rc && found && !(ok && selector_within(&parsed.sel, &who->scope)))
+		rc = kx_err_set(err, KX_EFORBIDDEN,
+				"cap id '%s' is taken outside this token's scope; choose another", id);
+	kx_gate_cap_release(&parsed);
 	kx_caps_release(&caps);
 	return rc;
 }
@@ -1373,6 +1386,7 @@ int kx_svc_cap_delete(const struct kx_app *app, const struct kx_token *who, cons
 	struct kx_gate_cap parsed;
 	struct kx_tx *tx = NULL;
 	const struct kx_cap *found = NULL;
+	bool ok = false;
 	int rc;
 
 	kx_gate_cap_init(&parsed);
@@ -1382,13 +1396,9 @@ int kx_svc_cap_delete(const struct kx_app *app, const struct kx_token *who, cons
 		return kx_err_set(err, KX_ECONFLICT,
 				  "cap '%s' comes from the configuration file; remove it there", id);
 	if ((rc = kx_store_begin(app->store, true, &tx, err)) ||
-	    (rc = kx_store_cap_list(tx, &caps, err)))
+	    (rc = stored_cap(tx, id, &caps, &found, &parsed, &ok, err)))
 		goto out;
-	for (size_t i = 0; i < caps.n; i++)
-		if (!strcmp(caps.v[i].id, id))
-			found = &caps.v[i];
-	if (!found || kx_gate_cap_parse(&parsed, found->spec, NULL) ||
-	    !selector_compatible(&parsed.sel, &who->scope)) {
+	if (!found || !ok || !selector_compatible(&parsed.sel, &who->scope)) {
 		rc = kx_err_set(err, KX_ENOTFOUND, "cap '%s' not found", id);
 		goto out;
 	}
