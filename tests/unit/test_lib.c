@@ -11,6 +11,7 @@
 
 #include "helpers.h"
 #include "lib/buf.h"
+#include "lib/dynload.h"
 #include "lib/err.h"
 #include "lib/secret.h"
 #include "lib/time.h"
@@ -687,6 +688,40 @@ static void err_names(void **state)
 	assert_string_equal(kx_err_name(7), "error");
 }
 
+/* ---- dynload ---- */
+
+static struct {
+	size_t (*strlen)(const char *);
+	int (*no_such_function)(void);
+} libc_api;
+
+static void dynload_binds_and_reports(void **state)
+{
+	static const char *const libc[] = {"libc.so.6", NULL};
+	static const char *const none[] = {"libkx-missing-1.so", "libkx-missing-2.so", NULL};
+	static const struct kx_dl_sym good[] = {KX_DL_SYM(libc_api, strlen)};
+	static const struct kx_dl_sym bad[] = {KX_DL_SYM(libc_api, strlen),
+					       KX_DL_SYM(libc_api, no_such_function)};
+	static struct kx_dl_lib ok = KX_DL_LIB(libc, "tests need libc", "libc", "odd", good);
+	static struct kx_dl_lib missing =
+		KX_DL_LIB(none, "this needs libkx-missing (Debian package x)", "x", "?", good);
+	static struct kx_dl_lib nosym = KX_DL_LIB(libc, "n", "libc", "too old?", bad);
+	struct kx_err err = {0};
+	(void)state;
+
+	assert_int_equal(kx_dl_load(&ok, &err), 0);
+	assert_int_equal(libc_api.strlen("four"), 4);
+	assert_int_equal(kx_dl_load(&ok, &err), 0); /* once */
+
+	assert_int_equal(kx_dl_load(&missing, &err), KX_EIO);
+	assert_contains(err.msg, "this needs libkx-missing (Debian package x): ");
+	assert_contains(err.msg, "libkx-missing-1.so"); /* the first name's error */
+	assert_int_equal(kx_dl_load(&missing, &err), KX_EIO); /* the same outcome again */
+
+	assert_int_equal(kx_dl_load(&nosym, &err), KX_EIO);
+	assert_string_equal(err.msg, "libc has no symbol 'no_such_function' (too old?)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +765,7 @@ int main(void)
 		cmocka_unit_test(err_set_and_clear),
 		cmocka_unit_test(err_message_is_truncated),
 		cmocka_unit_test(err_names),
+		cmocka_unit_test(dynload_binds_and_reports),
 		/* last: under UBSan it aborts the program (see the test) */
 		cmocka_unit_test(time_format_extreme_instants),
 	};

@@ -1,71 +1,43 @@
 #define KX_PQ_NO_MACROS
 #include "store/postgres/pq.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
+#include "lib/dynload.h"
 
 struct kx_pq_api kx_pq;
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char load_error[400];
-static int loaded;
-
-/* Stores dlsym's object pointer into a function pointer without the
- * object-to-function cast ISO C leaves undefined. */
-#define BIND(name)                                                                             \
-	do {                                                                                   \
-		void *sym = dlsym(h, #name);                                                   \
-		if (!sym) {                                                                    \
-			snprintf(load_error, sizeof(load_error),                               \
-				 "libpq has no symbol '%s' (too old?)", #name);                \
-			return;                                                                \
-		}                                                                              \
-		memcpy(&kx_pq.name, &sym, sizeof(sym));                                        \
-	} while (0)
-
-static void load(void)
-{
-	void *h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(load_error, sizeof(load_error),
-			 "PostgreSQL support needs libpq (Debian package libpq5): %s", dlerror());
-		return;
-	}
-	BIND(PQclear);
-	BIND(PQgetvalue);
-	BIND(PQntuples);
-	BIND(PQgetisnull);
-	BIND(PQstatus);
-	BIND(PQexec);
-	BIND(PQexecParams);
-	BIND(PQtransactionStatus);
-	BIND(PQresultStatus);
-	BIND(PQresultErrorField);
-	BIND(PQfreemem);
-	BIND(PQerrorMessage);
-	BIND(PQsocket);
-	BIND(PQsetNoticeProcessor);
-	BIND(PQresStatus);
-	BIND(PQprepare);
-	BIND(PQnotifies);
-	BIND(PQfinish);
-	BIND(PQexecPrepared);
-	BIND(PQconsumeInput);
-	BIND(PQconninfoParse);
-	BIND(PQconninfoFree);
-	BIND(PQconnectdbParams);
-	BIND(PQcmdTuples);
-	BIND(PQcmdStatus);
-	BIND(PQbackendPID);
-	loaded = 1;
-}
+static const char *const sonames[] = {"libpq.so.5", NULL};
+static const struct kx_dl_sym syms[] = {
+	KX_DL_SYM(kx_pq, PQclear),
+	KX_DL_SYM(kx_pq, PQgetvalue),
+	KX_DL_SYM(kx_pq, PQntuples),
+	KX_DL_SYM(kx_pq, PQgetisnull),
+	KX_DL_SYM(kx_pq, PQstatus),
+	KX_DL_SYM(kx_pq, PQexec),
+	KX_DL_SYM(kx_pq, PQexecParams),
+	KX_DL_SYM(kx_pq, PQtransactionStatus),
+	KX_DL_SYM(kx_pq, PQresultStatus),
+	KX_DL_SYM(kx_pq, PQresultErrorField),
+	KX_DL_SYM(kx_pq, PQfreemem),
+	KX_DL_SYM(kx_pq, PQerrorMessage),
+	KX_DL_SYM(kx_pq, PQsocket),
+	KX_DL_SYM(kx_pq, PQsetNoticeProcessor),
+	KX_DL_SYM(kx_pq, PQresStatus),
+	KX_DL_SYM(kx_pq, PQprepare),
+	KX_DL_SYM(kx_pq, PQnotifies),
+	KX_DL_SYM(kx_pq, PQfinish),
+	KX_DL_SYM(kx_pq, PQexecPrepared),
+	KX_DL_SYM(kx_pq, PQconsumeInput),
+	KX_DL_SYM(kx_pq, PQconninfoParse),
+	KX_DL_SYM(kx_pq, PQconninfoFree),
+	KX_DL_SYM(kx_pq, PQconnectdbParams),
+	KX_DL_SYM(kx_pq, PQcmdTuples),
+	KX_DL_SYM(kx_pq, PQcmdStatus),
+	KX_DL_SYM(kx_pq, PQbackendPID),
+};
+static struct kx_dl_lib lib =
+	KX_DL_LIB(sonames, "PostgreSQL support needs libpq (Debian package libpq5)", "libpq", "too old?", syms);
 
 int kx_pq_load(struct kx_err *err)
 {
-	pthread_once(&once, load);
-	if (!loaded)
-		return kx_err_set(err, KX_EIO, "%s", load_error[0] ? load_error : "cannot load libpq");
-	return 0;
+	return kx_dl_load(&lib, err);
 }
