@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/labels.h"
 #include "lib/err.h"
 #include "lib/time.h"
 
@@ -37,19 +38,75 @@ struct kx_type {
 };
 
 /* A notification channel (the outbox delivers to it; engine/outbox.h). */
-enum kx_channel_kind { KX_CHANNEL_WEBHOOK, KX_CHANNEL_SLACK };
-const char *kx_channel_kind_name(enum kx_channel_kind k); /* "webhook", "slack" */
+enum kx_channel_kind { KX_CHANNEL_WEBHOOK, KX_CHANNEL_SLACK, KX_CHANNEL_EMAIL };
+/* "webhook", "slack", "email" */
+const char *kx_channel_kind_name(enum kx_channel_kind k);
 
 struct kx_channel {
 	char *name;	 /* [a-z0-9_-]{1,64}, unique */
 	enum kx_channel_kind kind;
-	char *url;	 /* http:// or https:// */
+	char *url;	 /* webhook, slack: http:// or https://; email: the SMTP server,
+			  * smtp://host:port or smtps://host:port */
 	char *secret;	 /* webhook: HMAC-SHA256 key for X-Klaxon-Signature; NULL: unsigned */
 	char **events;	 /* event names this channel takes ("switch.set", "incident.*");
 			  * none listed = every event */
 	size_t nevents;
 	char *selector;	 /* only events whose labels match (core/selector.h); NULL = any */
-	kx_ms timeout;	 /* one delivery attempt, default 5s */
+	char **severities; /* incident events only at these severities ("P0","P1"); none = all */
+	size_t nseverities;
+	kx_ms timeout;	 /* one delivery attempt, default 5s (email: 30s) */
+	/* email only */
+	char *from;	 /* envelope and From: address */
+	char **to;	 /* recipients, at least one */
+	size_t nto;
+	char *username, *password; /* SMTP AUTH, NULL: none */
+};
+
+/* A service defined in the file (core/alert.h: struct kx_service). */
+struct kx_service_config {
+	char *name;
+	char *description;
+	struct kx_labels labels;
+};
+
+/* A health check (engine/checks.h): an HTTP(S) GET every `interval`. */
+struct kx_check {
+	char *name;	    /* [a-z0-9_-]{1,64}, unique: the alert's dedup key is "check:NAME" */
+	char *service;	    /* a configured service */
+	char *url;	    /* http:// or https:// */
+	kx_ms interval;	    /* default 30s */
+	kx_ms timeout;	    /* default 5s, at most interval */
+	int expect_status;  /* 0: any 2xx */
+	char *expect_body;  /* a substring the body must contain, NULL: none */
+	uint32_t fail_after;	/* consecutive failures that fire it, default 3 */
+	uint32_t resolve_after; /* consecutive successes that resolve it, default 1 */
+	int level;	    /* enum kx_alert_level of the alert, default critical */
+	char *summary;	    /* NULL: "Health check NAME is failing" */
+};
+
+/* A routing rule (core/route.h). The first rule whose matchers hold for
+ * an alert routes it; an alert no rule matches takes the defaults. */
+enum kx_route_action {
+	KX_ROUTE_OPEN = 0, /* attach to the group's open incident, else open one when the
+			    * alert's severity is at or above open_at */
+	KX_ROUTE_ATTACH,   /* attach to the group's open incident, never open one */
+	KX_ROUTE_NONE,	   /* stays an alert */
+};
+const char *kx_route_action_name(enum kx_route_action a); /* "open", "attach", "none" */
+struct kx_routing_rule {
+	char *name;		/* [a-z0-9_-]{1,64}; the defaults are named "default" */
+	char *match;		/* matchers, canonical text ("" = every alert) */
+	char *service;		/* moves the alert to this configured service, NULL: keep */
+	char *severity;		/* every alert gets this severity, NULL: by level_severity */
+	char *level_severity[4]; /* severity per enum kx_alert_level; defaults P1 P2 P3 P4 */
+	char **types;		/* incident types for an incident it opens */
+	size_t ntypes;
+	struct kx_labels labels; /* added to an incident it opens */
+	enum kx_route_action action;
+	char *open_at;		/* threshold severity, default "P2" */
+	char **group_by;	/* alert fields/labels forming the group, default [service] */
+	size_t ngroup_by;
+	bool resolve_to_monitoring; /* the last alert resolving moves the incident to monitoring */
 };
 
 /* The gate's settings (core/gate.h). */
@@ -108,6 +165,13 @@ struct kx_config {
 	struct kx_gate_config gate;
 	struct kx_detection *detections;
 	size_t ndetections;
+	struct kx_service_config *services;
+	size_t nservices;
+	struct kx_check *checks;
+	size_t nchecks;
+	struct kx_routing_rule *routes;
+	size_t nroutes;
+	struct kx_routing_rule route_default; /* `routing_default:` or the built-in defaults */
 };
 
 /* Fills cfg with the built-in defaults (the runbooks' P0–P4 scheme and the

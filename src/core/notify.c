@@ -3,6 +3,7 @@
 #include "lib/secret.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Longest piece of user text (a title, a reason) a chat line shows. */
@@ -259,4 +260,41 @@ int kx_notify_chat_text(const char *event, json_t *data, const char *public_url,
 	    !strcmp(event, "switch.resumed"))
 		return text_switch(b, event, data);
 	return text_generic(b, event, data);
+}
+
+/* ---- the delivery log ---------------------------------------------------- */
+
+static const char *const ntf_status_names[] = {"pending", "retrying", "delivered", "dropped"};
+
+const char *kx_notification_status_name(enum kx_notification_status s)
+{
+	return (unsigned)s < 4 ? ntf_status_names[s] : "pending";
+}
+
+int kx_notification_status_parse(const char *s, enum kx_notification_status *out,
+				 struct kx_err *err)
+{
+	for (int i = 0; i < 4; i++)
+		if (s && !strcmp(s, ntf_status_names[i])) {
+			*out = (enum kx_notification_status)i;
+			return 0;
+		}
+	return kx_err_set(err, KX_EINVAL,
+			  "unknown notification status '%.64s': use pending, retrying, delivered or dropped",
+			  s ? s : "");
+}
+
+void kx_notification_init(struct kx_notification *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->created_at = n->last_attempt_at = n->next_attempt_at = n->delivered_at = KX_TIME_UNSET;
+}
+
+void kx_notification_release(struct kx_notification *n)
+{
+	free(n->channel);
+	free(n->event);
+	free(n->subject);
+	free(n->last_error);
+	kx_notification_init(n);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/labels.h"
+#include "lib/err.h"
 #include "lib/buf.h"
 #include "lib/time.h"
 
@@ -70,5 +71,44 @@ json_t *kx_notify_labels_json(const struct kx_labels *ls);
  * KX_ENOMEM (b is then released). */
 int kx_notify_chat_text(const char *event, json_t *data, const char *public_url,
 			struct kx_buf *b);
+
+/* The delivery log: one row per notification (one event to one channel),
+ * written with the outbox job in the event's transaction and updated by
+ * engine/ after each attempt. */
+enum kx_notification_status {
+	KX_NTF_PENDING = 0, /* queued, not tried yet */
+	KX_NTF_RETRYING,    /* failed at least once, will be tried again */
+	KX_NTF_DELIVERED,   /* a 2xx answer (or the SMTP server took it) */
+	KX_NTF_DROPPED,	    /* given up: a 4xx, or KX_NOTIFY_MAX_ATTEMPTS failures */
+};
+const char *kx_notification_status_name(enum kx_notification_status s);
+int kx_notification_status_parse(const char *s, enum kx_notification_status *out,
+				 struct kx_err *err);
+
+struct kx_notification {
+	char id[32];		/* the delivery id, "ntf_…": also the idempotency key */
+	char *channel;
+	char *event;		/* "incident.declared" */
+	char *subject;		/* what it is about (an incident or switch id), may be NULL */
+	enum kx_notification_status status;
+	int attempts;
+	long last_code;		/* HTTP status or SMTP reply code of the last attempt, 0: none */
+	char *last_error;	/* one line, NULL when the last attempt succeeded */
+	kx_ms created_at;
+	kx_ms last_attempt_at;	/* KX_TIME_UNSET: never tried */
+	kx_ms next_attempt_at;	/* KX_TIME_UNSET: no further attempt planned */
+	kx_ms delivered_at;	/* KX_TIME_UNSET: not delivered */
+};
+void kx_notification_init(struct kx_notification *n);
+void kx_notification_release(struct kx_notification *n);
+
+/* One attempt of a delivery. */
+struct kx_notification_attempt {
+	int number;		/* 1, 2, … */
+	kx_ms at;
+	kx_ms took;		/* duration of the attempt */
+	long code;		/* HTTP status / SMTP code, 0: no answer */
+	char *error;		/* NULL on success */
+};
 
 #endif

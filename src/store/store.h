@@ -18,9 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/alert.h"
 #include "core/audit.h"
 #include "core/guard.h"
 #include "core/incident.h"
+#include "core/notify.h"
 #include "core/token.h"
 #include "lib/err.h"
 
@@ -140,6 +142,44 @@ struct kx_approval_filter {
 	bool pending_only; /* status pending and expires_at > now */
 	kx_ms now;
 	int limit;	   /* <= 0: 100 */
+};
+
+
+/* ---- detection: services, integrations, alerts, heartbeats, silences,
+ * change events, the delivery log (migration 0004) ---- */
+struct kx_services { struct kx_service *v; size_t n; };
+void kx_services_release(struct kx_services *l);
+struct kx_integrations { struct kx_integration *v; size_t n; };
+void kx_integrations_release(struct kx_integrations *l);
+struct kx_alerts { struct kx_alert *v; size_t n; };
+void kx_alerts_release(struct kx_alerts *l);
+struct kx_heartbeats { struct kx_heartbeat *v; size_t n; };
+void kx_heartbeats_release(struct kx_heartbeats *l);
+struct kx_silences { struct kx_silence *v; size_t n; };
+void kx_silences_release(struct kx_silences *l);
+struct kx_change_events { struct kx_change_event *v; size_t n; };
+void kx_change_events_release(struct kx_change_events *l);
+struct kx_notifications { struct kx_notification *v; size_t n; };
+void kx_notifications_release(struct kx_notifications *l);
+struct kx_notification_attempts { struct kx_notification_attempt *v; size_t n; };
+void kx_notification_attempts_release(struct kx_notification_attempts *l);
+
+/* Which alerts a listing reads; every condition given must hold. Newest
+ * (highest id) first. */
+struct kx_alert_filter {
+	const char *service;  /* NULL: any */
+	int status;	      /* -1: any, else enum kx_alert_status */
+	const char *incident; /* NULL: any */
+	kx_ms since;	      /* last_seen >= since; KX_TIME_UNSET: any */
+	int64_t before_id;    /* > 0: id < before_id (paging) */
+	int limit;	      /* <= 0: 100 */
+};
+/* Which notifications a listing reads; newest first. */
+struct kx_notification_filter {
+	const char *channel; /* NULL: any */
+	int status;	     /* -1: any, else enum kx_notification_status */
+	const char *subject; /* NULL: any */
+	int limit;	     /* <= 0: 100 */
 };
 
 /* Change feed: a notification written in a transaction reaches every
@@ -269,6 +309,91 @@ struct kx_store_backend {
 	int (*approval_update)(void *tx, const struct kx_approval *a, struct kx_err *err);
 	int (*approval_list)(void *tx, const struct kx_approval_filter *f,
 			     struct kx_approvals *out, struct kx_err *err);
+
+	/* Services, keyed by name: service_put inserts or replaces
+	 * (description, labels, from_config; *created says which, may be
+	 * NULL); service_list is by name. */
+	int (*service_put)(void *tx, const struct kx_service *s, bool *created, struct kx_err *err);
+	int (*service_get)(void *tx, const char *name, struct kx_service *out, struct kx_err *err);
+	int (*service_list)(void *tx, struct kx_services *out, struct kx_err *err);
+
+	/* Integration keys (stored as hashes). integration_by_hash finds
+	 * revoked ones too (the caller checks revoked_at). integration_list:
+	 * of one service (NULL: all), oldest first. */
+	int (*integration_insert)(void *tx, const struct kx_integration *i, struct kx_err *err);
+	int (*integration_get)(void *tx, const char *id, struct kx_integration *out,
+			       struct kx_err *err);
+	int (*integration_by_hash)(void *tx, const uint8_t hash[KX_HASH_LEN],
+				   struct kx_integration *out, struct kx_err *err);
+	int (*integration_list)(void *tx, const char *service, struct kx_integrations *out,
+				struct kx_err *err);
+	int (*integration_revoke)(void *tx, const char *id, kx_ms at, struct kx_err *err);
+
+	/* Alerts. At most one alert per (service, dedup_key) is firing (a
+	 * unique index): alert_insert of a second is KX_ECONFLICT, and the
+	 * caller retries its transaction, finding the first one to fold into.
+	 * alert_firing_by_key finds that firing alert (KX_ENOTFOUND if none)
+	 * and, on PostgreSQL, locks its row until the transaction ends.
+	 * alert_insert sets a->id; alert_update rewrites every field but id,
+	 * service, dedup_key, source and first_seen. alert_count_firing counts
+	 * the firing alerts attached to an incident. alert_expired lists, oldest
+	 * ends_at first, up to limit firing alerts with ends_at <= now. */
+	int (*alert_firing_by_key)(void *tx, const char *service, const char *dedup_key,
+				   struct kx_alert *out, struct kx_err *err);
+	int (*alert_insert)(void *tx, struct kx_alert *a, struct kx_err *err);
+	int (*alert_update)(void *tx, const struct kx_alert *a, struct kx_err *err);
+	int (*alert_get)(void *tx, int64_t id, struct kx_alert *out, struct kx_err *err);
+	int (*alert_list)(void *tx, const struct kx_alert_filter *f, struct kx_alerts *out,
+			  struct kx_err *err);
+	int (*alert_count_firing)(void *tx, const char *incident, int64_t *n, struct kx_err *err);
+	int (*alert_expired)(void *tx, kx_ms now, int limit, struct kx_alerts *out,
+			     struct kx_err *err);
+
+	/* Change events on a service's timeline; change_list is newest first
+	 * (service NULL: all). */
+	int (*change_insert)(void *tx, struct kx_change_event *c, struct kx_err *err);
+	int (*change_list)(void *tx, const char *service, int limit, struct kx_change_events *out,
+			   struct kx_err *err);
+
+	/* Heartbeats, keyed by name (insert of an existing name: KX_ECONFLICT).
+	 * heartbeat_update rewrites state, last_ping and due_at.
+	 * heartbeat_due lists, oldest due_at first, up to limit heartbeats not
+	 * down whose due_at <= now; on PostgreSQL it locks them (SKIP LOCKED)
+	 * until the transaction ends. */
+	int (*heartbeat_insert)(void *tx, const struct kx_heartbeat *h, struct kx_err *err);
+	int (*heartbeat_get)(void *tx, const char *name, struct kx_heartbeat *out,
+			     struct kx_err *err);
+	int (*heartbeat_by_hash)(void *tx, const uint8_t hash[KX_HASH_LEN],
+				 struct kx_heartbeat *out, struct kx_err *err);
+	int (*heartbeat_update)(void *tx, const struct kx_heartbeat *h, struct kx_err *err);
+	int (*heartbeat_delete)(void *tx, const char *name, struct kx_err *err);
+	int (*heartbeat_list)(void *tx, struct kx_heartbeats *out, struct kx_err *err);
+	int (*heartbeat_due)(void *tx, kx_ms now, int limit, struct kx_heartbeats *out,
+			     struct kx_err *err);
+
+	/* Silences. silence_update rewrites ends_at, comment and expired_at.
+	 * silence_list: with active_only, those in force at now
+	 * (kx_silence_active); otherwise all; newest created first. */
+	int (*silence_insert)(void *tx, const struct kx_silence *s, struct kx_err *err);
+	int (*silence_get)(void *tx, const char *id, struct kx_silence *out, struct kx_err *err);
+	int (*silence_update)(void *tx, const struct kx_silence *s, struct kx_err *err);
+	int (*silence_list)(void *tx, bool active_only, kx_ms now, struct kx_silences *out,
+			    struct kx_err *err);
+
+	/* The delivery log. notification_insert adds a row (with the outbox
+	 * job, in the event's transaction). notification_attempt appends
+	 * attempt a to notification id and sets its status, attempts,
+	 * last_code, last_error, last_attempt_at, next_attempt_at and, when
+	 * delivered, delivered_at, from n (KX_ENOTFOUND for an unknown id).
+	 * notification_get fills attempts too when it is not NULL (oldest
+	 * first). */
+	int (*notification_insert)(void *tx, const struct kx_notification *n, struct kx_err *err);
+	int (*notification_attempt)(void *tx, const struct kx_notification *n,
+				    const struct kx_notification_attempt *a, struct kx_err *err);
+	int (*notification_get)(void *tx, const char *id, struct kx_notification *out,
+				struct kx_notification_attempts *attempts, struct kx_err *err);
+	int (*notification_list)(void *tx, const struct kx_notification_filter *f,
+				 struct kx_notifications *out, struct kx_err *err);
 };
 
 /* Opens the store named by url ("sqlite:/path/klaxon.db"), creating it and
@@ -362,6 +487,59 @@ int kx_store_approval_update(struct kx_tx *tx, const struct kx_approval *a,
 			     struct kx_err *err);
 int kx_store_approval_list(struct kx_tx *tx, const struct kx_approval_filter *f,
 			   struct kx_approvals *out, struct kx_err *err);
+
+int kx_store_service_put(struct kx_tx *tx, const struct kx_service *s, bool *created,
+			 struct kx_err *err);
+int kx_store_service_get(struct kx_tx *tx, const char *name, struct kx_service *out,
+			 struct kx_err *err);
+int kx_store_service_list(struct kx_tx *tx, struct kx_services *out, struct kx_err *err);
+int kx_store_integration_insert(struct kx_tx *tx, const struct kx_integration *i,
+				struct kx_err *err);
+int kx_store_integration_get(struct kx_tx *tx, const char *id, struct kx_integration *out,
+			     struct kx_err *err);
+int kx_store_integration_by_hash(struct kx_tx *tx, const uint8_t hash[KX_HASH_LEN],
+				 struct kx_integration *out, struct kx_err *err);
+int kx_store_integration_list(struct kx_tx *tx, const char *service,
+			      struct kx_integrations *out, struct kx_err *err);
+int kx_store_integration_revoke(struct kx_tx *tx, const char *id, kx_ms at, struct kx_err *err);
+int kx_store_alert_firing_by_key(struct kx_tx *tx, const char *service, const char *dedup_key,
+				 struct kx_alert *out, struct kx_err *err);
+int kx_store_alert_insert(struct kx_tx *tx, struct kx_alert *a, struct kx_err *err);
+int kx_store_alert_update(struct kx_tx *tx, const struct kx_alert *a, struct kx_err *err);
+int kx_store_alert_get(struct kx_tx *tx, int64_t id, struct kx_alert *out, struct kx_err *err);
+int kx_store_alert_list(struct kx_tx *tx, const struct kx_alert_filter *f, struct kx_alerts *out,
+			struct kx_err *err);
+int kx_store_alert_count_firing(struct kx_tx *tx, const char *incident, int64_t *n,
+				struct kx_err *err);
+int kx_store_alert_expired(struct kx_tx *tx, kx_ms now, int limit, struct kx_alerts *out,
+			   struct kx_err *err);
+int kx_store_change_insert(struct kx_tx *tx, struct kx_change_event *c, struct kx_err *err);
+int kx_store_change_list(struct kx_tx *tx, const char *service, int limit,
+			 struct kx_change_events *out, struct kx_err *err);
+int kx_store_heartbeat_insert(struct kx_tx *tx, const struct kx_heartbeat *h, struct kx_err *err);
+int kx_store_heartbeat_get(struct kx_tx *tx, const char *name, struct kx_heartbeat *out,
+			   struct kx_err *err);
+int kx_store_heartbeat_by_hash(struct kx_tx *tx, const uint8_t hash[KX_HASH_LEN],
+			       struct kx_heartbeat *out, struct kx_err *err);
+int kx_store_heartbeat_update(struct kx_tx *tx, const struct kx_heartbeat *h, struct kx_err *err);
+int kx_store_heartbeat_delete(struct kx_tx *tx, const char *name, struct kx_err *err);
+int kx_store_heartbeat_list(struct kx_tx *tx, struct kx_heartbeats *out, struct kx_err *err);
+int kx_store_heartbeat_due(struct kx_tx *tx, kx_ms now, int limit, struct kx_heartbeats *out,
+			   struct kx_err *err);
+int kx_store_silence_insert(struct kx_tx *tx, const struct kx_silence *s, struct kx_err *err);
+int kx_store_silence_get(struct kx_tx *tx, const char *id, struct kx_silence *out,
+			 struct kx_err *err);
+int kx_store_silence_update(struct kx_tx *tx, const struct kx_silence *s, struct kx_err *err);
+int kx_store_silence_list(struct kx_tx *tx, bool active_only, kx_ms now,
+			  struct kx_silences *out, struct kx_err *err);
+int kx_store_notification_insert(struct kx_tx *tx, const struct kx_notification *n,
+				 struct kx_err *err);
+int kx_store_notification_attempt(struct kx_tx *tx, const struct kx_notification *n,
+				  const struct kx_notification_attempt *a, struct kx_err *err);
+int kx_store_notification_get(struct kx_tx *tx, const char *id, struct kx_notification *out,
+			      struct kx_notification_attempts *attempts, struct kx_err *err);
+int kx_store_notification_list(struct kx_tx *tx, const struct kx_notification_filter *f,
+			       struct kx_notifications *out, struct kx_err *err);
 
 extern const struct kx_store_backend kx_store_sqlite;
 extern const struct kx_store_backend kx_store_postgres;
