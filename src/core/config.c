@@ -1,6 +1,8 @@
 #include "core/config.h"
+#include "core/alert.h"
 #include "core/gate.h"
 #include "core/guard.h"
+#include "core/route.h"
 #include "core/selector.h"
 #include "core/text.h"
 #include "lib/buf.h"
@@ -110,6 +112,11 @@ static void channel_release(struct kx_channel *ch)
 	free(ch->secret);
 	strv_free(ch->events, ch->nevents);
 	free(ch->selector);
+	strv_free(ch->severities, ch->nseverities);
+	free(ch->from);
+	strv_free(ch->to, ch->nto);
+	free(ch->username);
+	free(ch->password);
 	memset(ch, 0, sizeof(*ch));
 }
 
@@ -125,8 +132,63 @@ static void detection_release(struct kx_detection *d)
 	memset(d, 0, sizeof(*d));
 }
 
+static void service_config_release(struct kx_service_config *s)
+{
+	free(s->name);
+	free(s->description);
+	kx_labels_release(&s->labels);
+	memset(s, 0, sizeof(*s));
+}
+
+static void check_release(struct kx_check *k)
+{
+	free(k->name);
+	free(k->service);
+	free(k->url);
+	free(k->expect_body);
+	free(k->summary);
+	memset(k, 0, sizeof(*k));
+}
+
+static void route_release(struct kx_routing_rule *r)
+{
+	free(r->name);
+	free(r->match);
+	free(r->service);
+	free(r->severity);
+	for (int i = 0; i < 4; i++)
+		free(r->level_severity[i]);
+	strv_free(r->types, r->ntypes);
+	kx_labels_release(&r->labels);
+	free(r->open_at);
+	strv_free(r->group_by, r->ngroup_by);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *kx_route_action_name(enum kx_route_action a)
+{
+	return a == KX_ROUTE_ATTACH ? "attach" : a == KX_ROUTE_NONE ? "none" : "open";
+}
+
+/* The built-in routing: critical P1, error P2, warning P3, info P4; an
+ * alert at P2 or above opens an incident per service. */
+static int route_defaults(struct kx_routing_rule *r, const char *name)
+{
+	static const char *const sev[4] = {"P1", "P2", "P3", "P4"};
+	memset(r, 0, sizeof(*r));
+	kx_labels_init(&r->labels);
+	r->action = KX_ROUTE_OPEN;
+	if (!(r->name = strdup(name)) || !(r->match = strdup("")) || !(r->open_at = strdup("P2")))
+		return KX_ENOMEM;
+	for (int i = 0; i < 4; i++)
+		if (!(r->level_severity[i] = strdup(sev[i])))
+			return KX_ENOMEM;
+	return 0;
+}
+
 static const char *const known_events[] = {
-	"incident.declared", "switch.set",	   "switch.cleared",   "switch.resumed",
+	"incident.declared", "incident.status_changed", "incident.severity_changed",
+	"incident.resolved", "switch.set",	   "switch.cleared",   "switch.resumed",
 	"cap.set",	     "cap.cleared",	   "approval.requested", "approval.decided",
 	"detection.fired",   NULL,
 };
@@ -148,7 +210,7 @@ bool kx_config_event_known(const char *name)
 
 const char *kx_channel_kind_name(enum kx_channel_kind k)
 {
-	return k == KX_CHANNEL_SLACK ? "slack" : "webhook";
+	return k == KX_CHANNEL_SLACK ? "slack" : k == KX_CHANNEL_EMAIL ? "email" : "webhook";
 }
 
 const struct kx_channel *kx_config_channel(const struct kx_config *cfg, const char *name)
@@ -172,6 +234,16 @@ void kx_config_release(struct kx_config *cfg)
 	for (size_t i = 0; i < cfg->ndetections; i++)
 		detection_release(&cfg->detections[i]);
 	free(cfg->detections);
+	for (size_t i = 0; i < cfg->nservices; i++)
+		service_config_release(&cfg->services[i]);
+	free(cfg->services);
+	for (size_t i = 0; i < cfg->nchecks; i++)
+		check_release(&cfg->checks[i]);
+	free(cfg->checks);
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		route_release(&cfg->routes[i]);
+	free(cfg->routes);
+	route_release(&cfg->route_default);
 	free(cfg->listen);
 	free(cfg->data_dir);
 	free(cfg->db);
@@ -199,7 +271,8 @@ int kx_config_init(struct kx_config *cfg)
 	cfg->gate.ramp_window = 60000;
 	cfg->severities = calloc(ns, sizeof(*cfg->severities));
 	cfg->types = calloc(nt, sizeof(*cfg->types));
-	if (!cfg->listen || !cfg->data_dir || !cfg->severities || !cfg->types)
+	if (!cfg->listen || !cfg->data_dir || !cfg->severities || !cfg->types ||
+	    route_defaults(&cfg->route_default, "default"))
 		goto nomem;
 	for (size_t i = 0; i < ns; i++) {
 		const struct sev_default *d = &default_severities[i];
@@ -265,6 +338,7 @@ struct ctx {
 	yaml_document_t *doc;
 	const char *file;
 	struct kx_err *err;
+	const struct kx_config *cfg;
 };
 
 static int at(struct ctx *c, yaml_node_t *n, const char *fmt, ...)
@@ -643,17 +717,25 @@ static int channel_pair(struct ctx *c, const char *key, yaml_node_t *v, void *ar
 			ch->kind = KX_CHANNEL_WEBHOOK;
 		else if (!strcmp(t, "slack") || !strcmp(t, "mattermost"))
 			ch->kind = KX_CHANNEL_SLACK;
+		else if (!strcmp(t, "email"))
+			ch->kind = KX_CHANNEL_EMAIL;
 		else
-			return at(c, v, "'type': expected webhook, slack or mattermost, got '%.64s'", t);
+			return at(c, v, "'type': expected webhook, slack, mattermost or email, got '%.64s'",
+				  t);
 		return 0;
 	}
-	if (!strcmp(key, "url")) {
-		if ((rc = get_string(c, v, key, &ch->url)))
-			return rc;
-		if (strncmp(ch->url, "http://", 7) && strncmp(ch->url, "https://", 8))
-			return at(c, v, "'url': must start with http:// or https://");
-		return 0;
-	}
+	if (!strcmp(key, "url"))
+		return get_string(c, v, key, &ch->url); /* its scheme is checked with the type */
+	if (!strcmp(key, "from"))
+		return get_string(c, v, key, &ch->from);
+	if (!strcmp(key, "to"))
+		return get_strv(c, v, key, &ch->to, &ch->nto);
+	if (!strcmp(key, "username"))
+		return get_string(c, v, key, &ch->username);
+	if (!strcmp(key, "password"))
+		return get_string(c, v, key, &ch->password);
+	if (!strcmp(key, "severities"))
+		return get_strv(c, v, key, &ch->severities, &ch->nseverities);
 	if (!strcmp(key, "secret"))
 		return get_string(c, v, key, &ch->secret);
 	if (!strcmp(key, "events")) {
@@ -688,12 +770,36 @@ static int parse_channels(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq
 		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
 		struct kx_channel ch = {0}, *p;
 		int rc;
-		ch.timeout = 5000;
+		ch.timeout = 0;
 		rc = each_pair(c, item, "a channel", channel_pair, &ch);
 		if (!rc && !ch.name)
 			rc = at(c, item, "channel has no 'name'");
 		if (!rc && !ch.url)
 			rc = at(c, item, "channel '%s' has no 'url'", ch.name);
+		if (!rc && ch.kind == KX_CHANNEL_EMAIL) {
+			if (strncmp(ch.url, "smtp://", 7) && strncmp(ch.url, "smtps://", 8))
+				rc = at(c, item, "channel '%s': an email channel's 'url' is its SMTP server, "
+					"smtp://host:port or smtps://host:port", ch.name);
+			else if (!ch.from || !ch.nto)
+				rc = at(c, item, "channel '%s': an email channel needs 'from' and 'to'",
+					ch.name);
+			for (size_t i = 0; !rc && i < ch.nto; i++)
+				if (!strchr(ch.to[i], '@') || strpbrk(ch.to[i], "<>\r\n ,"))
+					rc = at(c, item, "channel '%s': '%.64s' is not an e-mail address",
+						ch.name, ch.to[i]);
+			if (!rc && (!strchr(ch.from, '@') || strpbrk(ch.from, "<>\r\n ,")))
+				rc = at(c, item, "channel '%s': '%.64s' is not an e-mail address", ch.name,
+					ch.from);
+		} else if (!rc) {
+			if (strncmp(ch.url, "http://", 7) && strncmp(ch.url, "https://", 8))
+				rc = at(c, item, "channel '%s': 'url' must start with http:// or https://",
+					ch.name);
+			else if (ch.from || ch.nto || ch.username || ch.password)
+				rc = at(c, item, "channel '%s': 'from', 'to', 'username' and 'password' are "
+					"for email channels", ch.name);
+		}
+		if (!rc && !ch.timeout)
+			ch.timeout = ch.kind == KX_CHANNEL_EMAIL ? 30000 : 5000;
 		if (!rc && kx_config_channel(cfg, ch.name))
 			rc = at(c, item, "channel '%s' is defined twice", ch.name);
 		if (!rc && cfg->nchannels >= 64)
@@ -933,6 +1039,377 @@ static int check_detections(struct ctx *c, struct kx_config *cfg, yaml_node_t *r
 	return 0;
 }
 
+/* ---- services, checks, routing ---- */
+
+/* A mapping of Klaxon labels ({team: payments}). */
+static int get_labels(struct ctx *c, yaml_node_t *n, const char *key, struct kx_labels *ls)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return at(c, n, "'%s': expected a mapping of label: value", key);
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+		struct kx_err e = {0};
+		const char *ks, *vs;
+		int rc;
+		if (!k || !v)
+			return at(c, n, "'%s': bad entry", key);
+		if ((rc = scalar(c, k, key, &ks)) || (rc = scalar(c, v, key, &vs)))
+			return rc;
+		if (kx_labels_set(ls, ks, vs, &e))
+			return at(c, v, "'%s': %s", key, e.msg);
+	}
+	return 0;
+}
+
+static int service_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_service_config *s = arg;
+	int rc;
+	if (!strcmp(key, "name")) {
+		rc = get_string(c, v, key, &s->name);
+		return rc ? rc : lower_name_check(c, v, "service", s->name);
+	}
+	if (!strcmp(key, "description"))
+		return get_string(c, v, key, &s->description);
+	if (!strcmp(key, "labels"))
+		return get_labels(c, v, key, &s->labels);
+	return unknown_key(c, v, key, "a service");
+}
+
+static bool config_has_service(const struct kx_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nservices; i++)
+		if (!strcmp(cfg->services[i].name, name))
+			return true;
+	return false;
+}
+
+static int parse_services(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'services': expected a list of services");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct kx_service_config s = {0}, *p = NULL;
+		int rc;
+		kx_labels_init(&s.labels);
+		rc = each_pair(c, item, "a service", service_pair, &s);
+		if (!rc && !s.name)
+			rc = at(c, item, "service has no 'name'");
+		if (!rc && config_has_service(cfg, s.name))
+			rc = at(c, item, "service '%s' is defined twice", s.name);
+		if (!rc && cfg->nservices >= 10000)
+			rc = at(c, item, "too many services (at most 10000)");
+		if (!rc && !(p = realloc(cfg->services, (cfg->nservices + 1) * sizeof(*p))))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (rc) {
+			service_config_release(&s);
+			return rc;
+		}
+		cfg->services = p;
+		cfg->services[cfg->nservices++] = s;
+	}
+	return 0;
+}
+
+static int get_level(struct ctx *c, yaml_node_t *v, const char *key, int *out)
+{
+	enum kx_alert_level l;
+	struct kx_err e = {0};
+	const char *t;
+	int rc;
+	if ((rc = scalar(c, v, key, &t)))
+		return rc;
+	if (kx_alert_level_parse(t, &l, &e))
+		return at(c, v, "'%s': %s", key, e.msg);
+	*out = (int)l;
+	return 0;
+}
+
+static int check_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_check *k = arg;
+	long long n;
+	int rc;
+	if (!strcmp(key, "name")) {
+		rc = get_string(c, v, key, &k->name);
+		return rc ? rc : lower_name_check(c, v, "check", k->name);
+	}
+	if (!strcmp(key, "service")) {
+		rc = get_string(c, v, key, &k->service);
+		return rc ? rc : lower_name_check(c, v, "service", k->service);
+	}
+	if (!strcmp(key, "url")) {
+		if ((rc = get_string(c, v, key, &k->url)))
+			return rc;
+		if (strncmp(k->url, "http://", 7) && strncmp(k->url, "https://", 8))
+			return at(c, v, "'url': must start with http:// or https://");
+		return 0;
+	}
+	if (!strcmp(key, "interval") || !strcmp(key, "timeout")) {
+		kx_ms *d = key[0] == 'i' ? &k->interval : &k->timeout;
+		if ((rc = get_duration(c, v, key, d)))
+			return rc;
+		if (*d < 100 || *d > 86400000LL)
+			return at(c, v, "'%s': must be at least 100ms and at most 1d", key);
+		return 0;
+	}
+	if (!strcmp(key, "expect_status")) {
+		if ((rc = get_uint(c, v, key, 100, 599, &n)))
+			return rc;
+		k->expect_status = (int)n;
+		return 0;
+	}
+	if (!strcmp(key, "expect_body"))
+		return get_string(c, v, key, &k->expect_body);
+	if (!strcmp(key, "fail_after") || !strcmp(key, "resolve_after")) {
+		if ((rc = get_uint(c, v, key, 1, 1000, &n)))
+			return rc;
+		*(key[0] == 'f' ? &k->fail_after : &k->resolve_after) = (uint32_t)n;
+		return 0;
+	}
+	if (!strcmp(key, "severity"))
+		return get_level(c, v, key, &k->level);
+	if (!strcmp(key, "summary"))
+		return get_string(c, v, key, &k->summary);
+	return unknown_key(c, v, key, "a check");
+}
+
+static int parse_checks(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'checks': expected a list of health checks");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct kx_check k = {0}, *p = NULL;
+		int rc;
+		k.interval = 30000;
+		k.timeout = 5000;
+		k.fail_after = 3;
+		k.resolve_after = 1;
+		k.level = KX_LEVEL_CRITICAL;
+		rc = each_pair(c, item, "a check", check_pair, &k);
+		if (!rc && (!k.name || !k.service || !k.url))
+			rc = at(c, item, "a check needs 'name', 'service' and 'url'");
+		if (!rc && k.timeout > k.interval)
+			rc = at(c, item, "check '%s': 'timeout' is longer than 'interval'", k.name);
+		for (size_t i = 0; !rc && i < cfg->nchecks; i++)
+			if (!strcmp(cfg->checks[i].name, k.name))
+				rc = at(c, item, "check '%s' is defined twice", k.name);
+		if (!rc && cfg->nchecks >= 1000)
+			rc = at(c, item, "too many checks (at most 1000)");
+		if (!rc && !(p = realloc(cfg->checks, (cfg->nchecks + 1) * sizeof(*p))))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (rc) {
+			check_release(&k);
+			return rc;
+		}
+		cfg->checks = p;
+		cfg->checks[cfg->nchecks++] = k;
+	}
+	return 0;
+}
+
+/* `match`: one matcher text, or a list of them (all must hold). */
+static int get_matchers(struct ctx *c, yaml_node_t *n, const char *key, char **dst)
+{
+	char **v = NULL, *canon = NULL;
+	size_t nv = 0;
+	struct kx_buf b;
+	struct kx_err e = {0};
+	int rc;
+
+	if ((rc = get_strv(c, n, key, &v, &nv)))
+		return rc;
+	kx_buf_init(&b, 0);
+	for (size_t i = 0; i < nv; i++) {
+		const char *s = v[i];
+		size_t len = strlen(s);
+		/* a list entry may be wrapped in {} too: strip it before joining */
+		if (len >= 2 && s[0] == '{' && s[len - 1] == '}') {
+			s++;
+			len -= 2;
+		}
+		if ((b.len && kx_buf_adds(&b, ",")) || kx_buf_add(&b, s, len)) {
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (kx_matchers_canonical(b.len ? kx_buf_str(&b) : "", &canon, &e)) {
+		rc = at(c, n, "'%s': %s", key, e.msg);
+		goto out;
+	}
+	free(*dst);
+	*dst = canon;
+out:
+	strv_free(v, nv);
+	kx_buf_release(&b);
+	return rc;
+}
+
+static int level_map_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_routing_rule *r = arg;
+	enum kx_alert_level l;
+	struct kx_err e = {0};
+	if (kx_alert_level_parse(key, &l, &e))
+		return at(c, v, "'severity': %s", e.msg);
+	return get_string(c, v, "severity", &r->level_severity[l]);
+}
+
+static int route_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
+{
+	struct kx_routing_rule *r = arg;
+	struct kx_err e = {0};
+	int rc;
+	/* `name`, `match` and `service` belong to rules, not to the defaults */
+	bool is_default = r->name && !strcmp(r->name, "default") && !r->match;
+	if (!is_default && !strcmp(key, "name")) {
+		rc = get_string(c, v, key, &r->name);
+		return rc ? rc : lower_name_check(c, v, "route", r->name);
+	}
+	if (!is_default && !strcmp(key, "match"))
+		return get_matchers(c, v, key, &r->match);
+	if (!is_default && !strcmp(key, "service")) {
+		rc = get_string(c, v, key, &r->service);
+		return rc ? rc : lower_name_check(c, v, "service", r->service);
+	}
+	if (!strcmp(key, "severity")) {
+		if (v->type == YAML_MAPPING_NODE)
+			return each_pair(c, v, "'severity'", level_map_pair, r);
+		return get_string(c, v, key, &r->severity);
+	}
+	if (!strcmp(key, "types"))
+		return get_strv(c, v, key, &r->types, &r->ntypes);
+	if (!strcmp(key, "labels"))
+		return get_labels(c, v, key, &r->labels);
+	if (!strcmp(key, "action")) {
+		const char *t;
+		if ((rc = scalar(c, v, key, &t)))
+			return rc;
+		if (!strcmp(t, "open"))
+			r->action = KX_ROUTE_OPEN;
+		else if (!strcmp(t, "attach"))
+			r->action = KX_ROUTE_ATTACH;
+		else if (!strcmp(t, "none"))
+			r->action = KX_ROUTE_NONE;
+		else
+			return at(c, v, "'action': expected open, attach or none, got '%.64s'", t);
+		return 0;
+	}
+	if (!strcmp(key, "open_at"))
+		return get_string(c, v, key, &r->open_at);
+	if (!strcmp(key, "group_by")) {
+		if ((rc = get_strv(c, v, key, &r->group_by, &r->ngroup_by)))
+			return rc;
+		for (size_t i = 0; i < r->ngroup_by; i++)
+			if (kx_alert_label_set(&(struct kx_labels){0}, r->group_by[i], "", &e))
+				return at(c, v, "'group_by': %s", e.msg);
+		return 0;
+	}
+	if (!strcmp(key, "resolve_to_monitoring"))
+		return get_bool(c, v, key, &r->resolve_to_monitoring);
+	return unknown_key(c, v, key, is_default ? "'routing_default'" : "a route");
+}
+
+static int parse_routes(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
+{
+	if (seq->type != YAML_SEQUENCE_NODE)
+		return at(c, seq, "'routes': expected a list of routing rules");
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = yaml_document_get_node(c->doc, *it);
+		struct kx_routing_rule r, *p = NULL;
+		int rc = route_defaults(&r, "") ? kx_err_set(c->err, KX_ENOMEM, "out of memory") : 0;
+		free(r.name);
+		free(r.match);
+		r.name = r.match = NULL;
+		if (!rc)
+			rc = each_pair(c, item, "a route", route_pair, &r);
+		if (!rc && !r.name)
+			rc = at(c, item, "route has no 'name'");
+		if (!rc && !strcmp(r.name, "default"))
+			rc = at(c, item, "'default' names the defaults: give the route another name");
+		for (size_t i = 0; !rc && i < cfg->nroutes; i++)
+			if (!strcmp(cfg->routes[i].name, r.name))
+				rc = at(c, item, "route '%s' is defined twice", r.name);
+		if (!rc && !r.match && !(r.match = strdup("")))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (!rc && cfg->nroutes >= 1000)
+			rc = at(c, item, "too many routes (at most 1000)");
+		if (!rc && !(p = realloc(cfg->routes, (cfg->nroutes + 1) * sizeof(*p))))
+			rc = kx_err_set(c->err, KX_ENOMEM, "out of memory");
+		if (rc) {
+			route_release(&r);
+			return rc;
+		}
+		cfg->routes = p;
+		cfg->routes[cfg->nroutes++] = r;
+	}
+	return 0;
+}
+
+static int parse_routing_default(struct ctx *c, struct kx_config *cfg, yaml_node_t *map)
+{
+	struct kx_routing_rule *r = &cfg->route_default;
+	/* marks it as the defaults for route_pair: name "default", no match */
+	free(r->match);
+	r->match = NULL;
+	int rc = each_pair(c, map, "'routing_default'", route_pair, r);
+	if (!r->match && !(r->match = strdup("")))
+		return kx_err_set(c->err, KX_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int check_severity_ref(struct ctx *c, yaml_node_t *root, const char *what,
+			      const char *name, const char *sev)
+{
+	if (sev && !kx_config_severity(c->cfg, sev))
+		return at(c, root, "%s '%s': unknown severity '%.32s'", what, name, sev);
+	return 0;
+}
+
+static int check_route(struct ctx *c, yaml_node_t *root, const struct kx_routing_rule *r)
+{
+	int rc;
+	if ((rc = check_severity_ref(c, root, "route", r->name, r->severity)) ||
+	    (rc = check_severity_ref(c, root, "route", r->name, r->open_at)))
+		return rc;
+	for (int i = 0; i < 4; i++)
+		if ((rc = check_severity_ref(c, root, "route", r->name, r->level_severity[i])))
+			return rc;
+	for (size_t i = 0; i < r->ntypes; i++)
+		if (!kx_config_type(c->cfg, r->types[i]))
+			return at(c, root, "route '%s': unknown type '%.32s'", r->name, r->types[i]);
+	return 0;
+}
+
+/* Checks that need the whole file: severities, types and services named
+ * by channels, routes and checks must exist, whichever order the sections
+ * came in. */
+static int check_detection_refs(struct ctx *c, struct kx_config *cfg, yaml_node_t *root)
+{
+	int rc;
+	for (size_t i = 0; i < cfg->nchannels; i++)
+		for (size_t j = 0; j < cfg->channels[i].nseverities; j++)
+			if ((rc = check_severity_ref(c, root, "channel", cfg->channels[i].name,
+						     cfg->channels[i].severities[j])))
+				return rc;
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if ((rc = check_route(c, root, &cfg->routes[i])))
+			return rc;
+	if ((rc = check_route(c, root, &cfg->route_default)))
+		return rc;
+	for (size_t i = 0; i < cfg->nchecks; i++)
+		if (!config_has_service(cfg, cfg->checks[i].service))
+			return at(c, root, "check '%s': unknown service '%.64s' (define it under 'services')",
+				  cfg->checks[i].name, cfg->checks[i].service);
+	return 0;
+}
+
 static int top_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
 {
 	struct kx_config *cfg = arg;
@@ -969,6 +1446,14 @@ static int top_pair(struct ctx *c, const char *key, yaml_node_t *v, void *arg)
 		return each_pair(c, v, "'gate'", gate_pair, &cfg->gate);
 	if (!strcmp(key, "detections"))
 		return parse_detections(c, cfg, v);
+	if (!strcmp(key, "services"))
+		return parse_services(c, cfg, v);
+	if (!strcmp(key, "checks"))
+		return parse_checks(c, cfg, v);
+	if (!strcmp(key, "routes"))
+		return parse_routes(c, cfg, v);
+	if (!strcmp(key, "routing_default"))
+		return parse_routing_default(c, cfg, v);
 	return unknown_key(c, v, key, "the configuration");
 }
 
@@ -978,7 +1463,7 @@ int kx_config_parse(struct kx_config *cfg, const char *text, size_t len, const c
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
-	struct ctx c = {&doc, file, err};
+	struct ctx c = {&doc, file, err, cfg};
 	int rc = 0;
 
 	if (!yaml_parser_initialize(&parser))
@@ -1001,6 +1486,8 @@ int kx_config_parse(struct kx_config *cfg, const char *text, size_t len, const c
 		rc = each_pair(&c, root, "the configuration", top_pair, cfg);
 	if (!rc && root)
 		rc = check_detections(&c, cfg, root);
+	if (!rc && root)
+		rc = check_detection_refs(&c, cfg, root);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	return rc;

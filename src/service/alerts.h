@@ -68,4 +68,59 @@ int kx_svc_heartbeat_ping(const struct kx_app *app, const char *key, kx_ms now,
 /* Services from the config are written to the store at start-up. */
 int kx_svc_services_sync(const struct kx_app *app, kx_ms now, struct kx_err *err);
 
+/* Services through the API (admin): s->name, description and labels are
+ * read; KX_ECONFLICT when the name is taken. A scoped token lists and
+ * reads only the services whose labels match its scope. get also reads
+ * the newest change events when changes is not NULL. */
+int kx_svc_service_create(const struct kx_app *app, const struct kx_token *who,
+			  const struct kx_service *s, kx_ms now, struct kx_err *err);
+int kx_svc_service_list(const struct kx_app *app, const struct kx_token *who,
+			struct kx_services *out, struct kx_err *err);
+int kx_svc_service_get(const struct kx_app *app, const struct kx_token *who, const char *name,
+		       struct kx_service *out, struct kx_change_events *changes,
+		       struct kx_err *err);
+/* Records a change event (c->service set, must exist). */
+int kx_svc_change_record(const struct kx_app *app, struct kx_change_event *c, kx_ms now,
+			 struct kx_err *err);
+
+/* Integration keys (admin). create fills out and the key (shown once). */
+int kx_svc_integration_create(const struct kx_app *app, const struct kx_token *who,
+			      const char *service, enum kx_alert_source source, const char *name,
+			      kx_ms now, struct kx_integration *out,
+			      char key[KX_INTEGRATION_KEY_LEN + 1], struct kx_err *err);
+int kx_svc_integration_list(const struct kx_app *app, const char *service,
+			    struct kx_integrations *out, struct kx_err *err);
+int kx_svc_integration_revoke(const struct kx_app *app, const struct kx_token *who,
+			      const char *id, kx_ms now, struct kx_err *err);
+
+/* Alerts as people see them: services outside a scoped token's scope
+ * are invisible (KX_ENOTFOUND). act: what = "ack", "resolve" or "noise"
+ * (noise sets or clears the mark); out is the alert afterwards. */
+int kx_svc_alert_list(const struct kx_app *app, const struct kx_token *who,
+		      const struct kx_alert_filter *f, struct kx_alerts *out, struct kx_err *err);
+int kx_svc_alert_get(const struct kx_app *app, const struct kx_token *who, int64_t id,
+		     struct kx_alert *out, struct kx_err *err);
+int kx_svc_alert_act(const struct kx_app *app, const struct kx_token *who, int64_t id,
+		     const char *what, bool noise, kx_ms now, struct kx_alert *out,
+		     struct kx_err *err);
+
+/* Silences and maintenance windows. create canonicalises s->matchers
+ * (at least one), defaults starts_at to now, and sets id, created_*. */
+int kx_svc_silence_create(const struct kx_app *app, const struct kx_token *who,
+			  struct kx_silence *s, kx_ms now, struct kx_err *err);
+int kx_svc_silence_list(const struct kx_app *app, bool active_only, kx_ms now,
+			struct kx_silences *out, struct kx_err *err);
+int kx_svc_silence_expire(const struct kx_app *app, const struct kx_token *who, const char *id,
+			  kx_ms now, struct kx_silence *out, struct kx_err *err);
+
+/* Heartbeats. create reads h->name, service, interval, grace, level and
+ * fills the rest and the ping key (shown once). */
+int kx_svc_heartbeat_create(const struct kx_app *app, const struct kx_token *who,
+			    struct kx_heartbeat *h, kx_ms now,
+			    char key[KX_INTEGRATION_KEY_LEN + 1], struct kx_err *err);
+int kx_svc_heartbeat_list(const struct kx_app *app, struct kx_heartbeats *out,
+			  struct kx_err *err);
+int kx_svc_heartbeat_delete(const struct kx_app *app, const struct kx_token *who,
+			    const char *name, kx_ms now, struct kx_err *err);
+
 #endif

@@ -9,6 +9,7 @@
 struct kx_token_cache;
 struct kx_gate_rt;
 struct kx_detect_rt;
+struct kx_router;
 
 struct kx_app {
 	struct kx_store *store;
@@ -16,6 +17,7 @@ struct kx_app {
 	struct kx_token_cache *tokens; /* may be NULL: no caching */
 	struct kx_gate_rt *gate;       /* service/guard.h; NULL: gate not running */
 	struct kx_detect_rt *detect;   /* service/detect.h; NULL: no detections */
+	struct kx_router *router;      /* core/route.h: alert routing */
 };
 
 #endif

@@ -110,8 +110,25 @@ int kx_svc_declare(const struct kx_app *app, const struct kx_token *who,
 		   const struct kx_declare *d, kx_ms now, struct kx_incident *out,
 		   struct kx_err *err)
 {
-	struct kx_incident inc;
 	struct kx_tx *tx = NULL;
+	int rc;
+
+	if ((rc = kx_store_begin(app->store, true, &tx, err)))
+		return rc;
+	if ((rc = kx_svc_declare_tx(app, tx, who, d, now, out, err))) {
+		kx_store_rollback(tx);
+		return rc;
+	}
+	if ((rc = kx_store_commit(tx, err)))
+		kx_incident_release(out);
+	return rc;
+}
+
+int kx_svc_declare_tx(const struct kx_app *app, struct kx_tx *tx, const struct kx_token *who,
+		      const struct kx_declare *d, kx_ms now, struct kx_incident *out,
+		      struct kx_err *err)
+{
+	struct kx_incident inc;
 	struct kx_buf text;
 	char day[9], at[KX_TIME_STRLEN];
 	json_t *ev = NULL;
@@ -163,8 +180,7 @@ int kx_svc_declare(const struct kx_app *app, const struct kx_token *who,
 	}
 
 	kx_incident_day_key(day, now);
-	if ((rc = kx_store_begin(app->store, true, &tx, err)) ||
-	    (rc = kx_store_incident_next_seq(tx, day, &seq, err)))
+	if ((rc = kx_store_incident_next_seq(tx, day, &seq, err)))
 		goto out;
 	kx_incident_id_format(inc.id, now, seq);
 	ev = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "id", inc.id, "title", inc.title,
@@ -178,14 +194,9 @@ int kx_svc_declare(const struct kx_app *app, const struct kx_token *who,
 	    (rc = kx_svc_audit_record(app, tx, who, "incident.declare", inc.id, &inc.labels, now,
 				      err)))
 		goto out;
-	rc = kx_store_commit(tx, err);
-	tx = NULL;
-	if (!rc) {
-		*out = inc;
-		kx_incident_init(&inc);
-	}
+	*out = inc;
+	kx_incident_init(&inc);
 out:
-	kx_store_rollback(tx);
 	kx_incident_release(&inc);
 	kx_buf_release(&text);
 	json_decref(ev);
@@ -346,18 +357,76 @@ int kx_svc_incident_change(const struct kx_app *app, const struct kx_token *who,
 			   const char *id, const struct kx_change *c, kx_ms now,
 			   struct kx_incident *out, struct kx_err *err)
 {
-	struct kx_incident inc;
 	struct kx_tx *tx = NULL;
+	int rc;
+
+	if ((rc = kx_store_begin(app->store, true, &tx, err)))
+		return rc;
+	if ((rc = kx_svc_incident_change_tx(app, tx, who, id, c, now, out, err))) {
+		kx_store_rollback(tx);
+		return rc;
+	}
+	if ((rc = kx_store_commit(tx, err)))
+		kx_incident_release(out);
+	return rc;
+}
+
+/* The outbox event of a change, NULL when it sends none. */
+static const char *change_event(enum kx_change_kind k, const struct kx_incident *before,
+				const struct kx_incident *after)
+{
+	if (after->status == KX_STATUS_RESOLVED && before->status != KX_STATUS_RESOLVED)
+		return "incident.resolved";
+	if (after->status != before->status)
+		return "incident.status_changed";
+	if (k == KX_CHANGE_SEVERITY && strcmp(after->severity, before->severity))
+		return "incident.severity_changed";
+	return NULL;
+}
+
+static int emit_change(const struct kx_app *app, struct kx_tx *tx, const char *event,
+		       const struct kx_incident *before, const struct kx_incident *inc, kx_ms now,
+		       struct kx_err *err)
+{
+	char at[KX_TIME_STRLEN];
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", inc->id, "title",
+			       inc->title, "severity", inc->severity, "status",
+			       kx_status_name(inc->status), "previous_status",
+			       kx_status_name(before->status), "previous_severity",
+			       before->severity, "labels", kx_notify_labels_json(&inc->labels),
+			       "at", kx_time_format(now, at));
+	int rc;
+	if (!ev)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	rc = kx_svc_outbox_emit(app, tx, event, &inc->labels, ev, now, NULL, err);
+	json_decref(ev);
+	return rc;
+}
+
+int kx_svc_incident_entry_tx(struct kx_tx *tx, const struct kx_token *who, const char *id,
+			     const char *kind, const char *text, kx_ms now, struct kx_err *err)
+{
+	return add_entry(tx, who, id, kind, text, now, NULL, err);
+}
+
+int kx_svc_incident_change_tx(const struct kx_app *app, struct kx_tx *tx,
+			      const struct kx_token *who, const char *id,
+			      const struct kx_change *c, kx_ms now, struct kx_incident *out,
+			      struct kx_err *err)
+{
+	struct kx_incident inc;
 	struct kx_buf text;
 	enum kx_status before;
+	char before_sev[64];
+	const char *event;
 	int64_t version;
 	int rc;
 
 	kx_incident_init(&inc);
 	kx_buf_init(&text, 64 * 1024);
-	if ((rc = kx_store_begin(app->store, true, &tx, err)) ||
-	    (rc = load_visible(tx, who, id, &inc, err)))
+	if ((rc = load_visible(tx, who, id, &inc, err)))
 		goto out;
+	snprintf(before_sev, sizeof(before_sev), "%s", inc.severity);
 	if (c->expect_version >= 0 && c->expect_version != inc.version) {
 		rc = kx_err_set(err, KX_ECONFLICT,
 				"incident '%s' is at version %lld, not %lld: reload and retry", id,
@@ -376,15 +445,14 @@ int kx_svc_incident_change(const struct kx_app *app, const struct kx_token *who,
 		    (rc = kx_svc_audit_record(app, tx, who, audit_action(c->kind), id, &inc.labels, now,
 					      err)))
 			goto out;
+		b.severity = before_sev;
+		if ((event = change_event(c->kind, &b, &inc)) &&
+		    (rc = emit_change(app, tx, event, &b, &inc, now, err)))
+			goto out;
 	}
-	rc = kx_store_commit(tx, err);
-	tx = NULL;
-	if (!rc) {
-		*out = inc;
-		kx_incident_init(&inc);
-	}
+	*out = inc;
+	kx_incident_init(&inc);
 out:
-	kx_store_rollback(tx);
 	kx_incident_release(&inc);
 	kx_buf_release(&text);
 	return rc;

@@ -32,6 +32,12 @@ int kx_svc_declare(const struct kx_app *app, const struct kx_token *who,
 		   const struct kx_declare *d, kx_ms now, struct kx_incident *out,
 		   struct kx_err *err);
 
+/* The same inside the caller's write transaction (alert routing declares
+ * in the transaction that stores the alert). */
+int kx_svc_declare_tx(const struct kx_app *app, struct kx_tx *tx, const struct kx_token *who,
+		      const struct kx_declare *d, kx_ms now, struct kx_incident *out,
+		      struct kx_err *err);
+
 /* timeline and items may be NULL when not wanted. */
 int kx_svc_incident_get(const struct kx_app *app, const struct kx_token *who, const char *id,
 			struct kx_incident *out, struct kx_timeline *timeline,
@@ -78,6 +84,16 @@ void kx_change_init(struct kx_change *c, enum kx_change_kind kind);
 int kx_svc_incident_change(const struct kx_app *app, const struct kx_token *who,
 			   const char *id, const struct kx_change *c, kx_ms now,
 			   struct kx_incident *out, struct kx_err *err);
+
+/* The same inside the caller's write transaction. */
+int kx_svc_incident_change_tx(const struct kx_app *app, struct kx_tx *tx,
+			      const struct kx_token *who, const char *id,
+			      const struct kx_change *c, kx_ms now, struct kx_incident *out,
+			      struct kx_err *err);
+/* A timeline entry of `kind` ("alert") by who, at now, in tx; the caller
+ * has checked that the incident exists and who may see it. */
+int kx_svc_incident_entry_tx(struct kx_tx *tx, const struct kx_token *who, const char *id,
+			     const char *kind, const char *text, kx_ms now, struct kx_err *err);
 
 /* A note on the timeline at `at` (KX_TIME_UNSET: now). */
 int kx_svc_incident_note(const struct kx_app *app, const struct kx_token *who, const char *id,

@@ -12,13 +12,22 @@
 
 /* Does the channel take this event with these labels? */
 static int channel_takes(const struct kx_channel *ch, const char *event,
-			 const struct kx_labels *labels, bool *takes, struct kx_err *err)
+			 const struct kx_labels *labels, json_t *data, bool *takes,
+			 struct kx_err *err)
 {
 	struct kx_selector sel;
 	struct kx_labels none = {0};
 	int rc;
 
 	*takes = kx_notify_event_matches(ch->events, ch->nevents, event);
+	/* `severities` narrows the incident events to those severities */
+	if (*takes && ch->nseverities && !strncmp(event, "incident.", 9)) {
+		const char *sev = json_string_value(json_object_get(data, "severity"));
+		bool found = false;
+		for (size_t i = 0; sev && i < ch->nseverities && !found; i++)
+			found = !strcmp(ch->severities[i], sev);
+		*takes = found;
+	}
 	if (!*takes || !ch->selector || !*ch->selector)
 		return 0;
 	kx_selector_init(&sel);
@@ -32,14 +41,14 @@ static int channel_takes(const struct kx_channel *ch, const char *event,
 
 /* {"channel","delivery","event","at","labels","data"} as text. */
 static int build_payload(const char *channel, const char *event,
-			 const struct kx_labels *labels, json_t *data, kx_ms now, char **out,
-			 struct kx_err *err)
+			 const struct kx_labels *labels, json_t *data, kx_ms now, char id[32],
+			 char **out, struct kx_err *err)
 {
-	char id[32], at[KX_TIME_STRLEN];
+	char at[KX_TIME_STRLEN];
 	json_t *o;
 	size_t len;
 
-	kx_random_id("ntf_", id, sizeof(id));
+	kx_random_id("ntf_", id, 32);
 	kx_time_format(now, at);
 	/* data is borrowed: the payload takes a reference of its own */
 	if (!(o = json_object()) || json_object_set_new(o, "channel", json_string(channel)) ||
@@ -75,17 +84,28 @@ int kx_svc_outbox_emit(const struct kx_app *app, struct kx_tx *tx, const char *e
 		*queued = 0;
 	for (size_t i = 0; i < app->cfg->nchannels; i++) {
 		const struct kx_channel *ch = &app->cfg->channels[i];
+		struct kx_notification ntf;
 		char *payload = NULL;
 		int64_t id;
 		bool takes;
 
-		if ((rc = channel_takes(ch, event, labels, &takes, err)))
+		if ((rc = channel_takes(ch, event, labels, data, &takes, err)))
 			return rc;
 		if (!takes)
 			continue;
-		if ((rc = build_payload(ch->name, event, labels, data, now, &payload, err)))
+		kx_notification_init(&ntf);
+		if ((rc = build_payload(ch->name, event, labels, data, now, ntf.id, &payload, err)))
 			return rc;
+		/* the delivery log's row, in the same transaction as the job */
+		ntf.channel = (char *)ch->name;
+		ntf.event = (char *)event;
+		ntf.subject = (char *)json_string_value(json_object_get(data, "id"));
+		ntf.status = KX_NTF_PENDING;
+		ntf.created_at = now;
+		ntf.next_attempt_at = now;
 		rc = kx_store_job_enqueue(tx, "notify", payload, now, &id, err);
+		if (!rc)
+			rc = kx_store_notification_insert(tx, &ntf, err);
 		free(payload);
 		if (rc)
 			return rc;
