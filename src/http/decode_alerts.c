@@ -614,15 +614,18 @@ static const char *ev2_required(struct problems *p, json_t *obj, const char *key
 	return s;
 }
 
-/* An optional one-line field of at most KX_ALERT_FIELD_MAX bytes, copied
- * with its control characters made spaces. */
+/* A one-line field of at most KX_ALERT_FIELD_MAX bytes, copied with its
+ * control characters made spaces. */
 static void ev2_field(struct problems *p, json_t *obj, const char *key, const char *name,
-		      char **dst)
+		      bool required, char **dst)
 {
 	const char *s;
 	size_t n;
 
-	ev2_str(p, obj, key, name, &s);
+	if (required)
+		s = ev2_required(p, obj, key, name);
+	else
+		ev2_str(p, obj, key, name, &s);
 	if (!nonempty(s))
 		return;
 	if ((n = strlen(s)) > KX_ALERT_FIELD_MAX) {
@@ -812,16 +815,15 @@ static void ev2_payload(struct problems *p, json_t *payload, kx_ms now,
 	json_t *cd;
 
 	ev2_summary(p, payload, "payload.summary", &e->summary);
-	ev2_required(p, payload, "source", "payload.source");
-	ev2_field(p, payload, "source", "payload.source", &e->source_host);
+	ev2_field(p, payload, "source", "payload.source", true, &e->source_host);
 	severity = ev2_required(p, payload, "severity", "payload.severity");
 	if (severity && kx_alert_level_parse(severity, &e->level, NULL))
 		problem(p, KX_EINVAL,
 			"'payload.severity' is invalid (must be one of: critical, error, warning, info)");
 	ev2_timestamp(p, payload, now, &e->starts_at);
-	ev2_field(p, payload, "component", "payload.component", &e->component);
-	ev2_field(p, payload, "group", "payload.group", &e->group);
-	ev2_field(p, payload, "class", "payload.class", &e->class);
+	ev2_field(p, payload, "component", "payload.component", false, &e->component);
+	ev2_field(p, payload, "group", "payload.group", false, &e->group);
+	ev2_field(p, payload, "class", "payload.class", false, &e->class);
 	cd = json_object_get(payload, "custom_details");
 	if (cd && !json_is_null(cd) && json_object_set(d, "custom_details", cd))
 		problem(p, KX_ENOMEM, OOM);
@@ -909,7 +911,7 @@ int kx_decode_change_v2(const char *body, size_t len, kx_ms now, struct kx_chang
 		problem(&p, KX_EINVAL, "'payload' must be an object");
 	} else {
 		ev2_summary(&p, payload, "payload.summary", &out->summary);
-		ev2_field(&p, payload, "source", "payload.source", &out->source_host);
+		ev2_field(&p, payload, "source", "payload.source", false, &out->source_host);
 		ev2_timestamp(&p, payload, now, &out->at);
 		cd = json_object_get(payload, "custom_details");
 		if (cd && !json_is_null(cd) && json_object_set(d, "custom_details", cd))
