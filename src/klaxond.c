@@ -4,6 +4,8 @@
 #include "http/server.h"
 #include "lib/log.h"
 #include "lib/secret.h"
+#include "core/route.h"
+#include "service/alerts.h"
 #include "service/detect.h"
 #include "service/guard.h"
 #include "service/tokens.h"
@@ -315,6 +317,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (kx_router_new(&cfg, &app.router, &err) ||
+	    kx_svc_services_sync(&app, kx_now_ms(), &err)) {
+		fprintf(stderr, "klaxond: cannot set up alert routing: %s\n", err.msg);
+		goto out;
+	}
+
 	if (kx_gate_rt_new(&app, &app.gate, &err)) {
 		fprintf(stderr, "klaxond: cannot start the gate: %s\n", err.msg);
 		goto out;
@@ -368,6 +376,7 @@ out:
 	kx_store_free(store);
 	kx_token_cache_free(app.tokens);
 	kx_detect_rt_free(app.detect);
+	kx_router_free(app.router);
 	kx_config_release(&cfg);
 	return rc;
 }

@@ -188,8 +188,9 @@ void kx_integration_key_generate(char out[KX_INTEGRATION_KEY_LEN + 1]);
 /* A heartbeat: the sender pings POST /v1/heartbeats/{key} at least every
  * `interval`; when no ping came for interval + grace it is `down` and has
  * an alert open (source heartbeat, dedup key "heartbeat:NAME"), which the
- * next ping resolves. A new heartbeat is `waiting` until its first ping and
- * goes down, like any other, interval + grace after its creation. */
+ * next ping resolves. A new heartbeat is `waiting` until its first ping
+ * and cannot go down before it (as in Grafana OnCall and GoAlert: one
+ * created before its sender is deployed does not page). */
 enum kx_heartbeat_state { KX_HB_WAITING = 0, KX_HB_UP, KX_HB_DOWN };
 const char *kx_heartbeat_state_name(enum kx_heartbeat_state s); /* "waiting", "up", "down" */
 struct kx_heartbeat {
@@ -200,7 +201,7 @@ struct kx_heartbeat {
 	enum kx_alert_level level; /* of the alert a miss opens (default error) */
 	enum kx_heartbeat_state state;
 	kx_ms last_ping;	/* KX_TIME_UNSET: never */
-	kx_ms due_at;		/* (last_ping or created_at) + interval + grace */
+	kx_ms due_at;		/* last_ping + interval + grace; KX_TIME_UNSET while waiting */
 	char *created_by;
 	kx_ms created_at;
 };

@@ -442,12 +442,13 @@ int kx_route_decide(const struct kx_router *r, const struct kx_alert_event *e,
 
 	group_by = rule->ngroup_by ? (const char *const *)rule->group_by : default_group;
 	ngroup = rule->ngroup_by ? rule->ngroup_by : 1;
+	/* alerts routed by different rules never share an incident */
 	kx_buf_init(&b, 0);
+	rc = kx_buf_addf(&b, "route=%s", rule->name);
 	for (size_t i = 0; i < ngroup && !rc; i++) {
 		const char *v = !strcmp(group_by[i], "service") ? out->service
 								  : kx_labels_get(fields, group_by[i]);
-		rc |= i ? kx_buf_addc(&b, ',') : 0;
-		rc |= kx_buf_addf(&b, "%s=%s", group_by[i], v ? v : "");
+		rc |= kx_buf_addf(&b, ",%s=%s", group_by[i], v ? v : "");
 	}
 	if (rc || !(out->group = kx_buf_take(&b, NULL))) {
 		kx_buf_release(&b);

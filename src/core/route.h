@@ -71,10 +71,10 @@ struct kx_route_decision {
 	const char *severity;		/* the Klaxon severity ("P1") */
 	enum kx_route_action action;
 	bool opens;			/* action OPEN and severity at or above open_at */
-	/* The group: "service=payments" (or the group_by fields as
-	 * k=v,k=v, an absent one as k=) — alerts of one group share an
-	 * incident — and its short form, 16 hex digits of its hash, which an
-	 * incident carries as label alert_group. */
+	/* The group: "route=RULE,service=payments" (the rule's name, then
+	 * its group_by fields as k=v, an absent one as k=) — alerts of one
+	 * group share an incident — and its short form, 16 hex digits of its
+	 * hash, which an incident carries as label alert_group. */
 	char *group;			/* owned */
 	char group_hash[KX_FINGERPRINT_LEN + 1];
 };

@@ -8,6 +8,17 @@ const struct kx_route kx_routes[] = {
 	{"GET", "/healthz", KX_ACCESS_NONE, kx_h_healthz, false},
 	{"GET", "/readyz", KX_ACCESS_NONE, kx_h_readyz, false},
 
+	/* Ingestion: public routes; each authenticates the source's
+	 * integration (or heartbeat) key itself. */
+	{"POST", "/v1/alerts/alertmanager", KX_ACCESS_NONE, kx_h_ingest_alertmanager, false},
+	{"POST", "/api/v2/alerts", KX_ACCESS_NONE, kx_h_am_v2_post, false},
+	{"GET", "/api/v2/alerts", KX_ACCESS_NONE, kx_h_am_v2_get, false},
+	{"GET", "/api/v2/status", KX_ACCESS_NONE, kx_h_am_v2_status, false},
+	{"POST", "/v2/enqueue", KX_ACCESS_NONE, kx_h_ev2_enqueue, false},
+	{"POST", "/v2/change/enqueue", KX_ACCESS_NONE, kx_h_ev2_change, false},
+	{"POST", "/v1/heartbeats/{key}", KX_ACCESS_NONE, kx_h_heartbeat_ping, false},
+	{"GET", "/v1/heartbeats/{key}", KX_ACCESS_NONE, kx_h_heartbeat_ping, false},
+
 	{"POST", "/v1/incidents", KX_ACCESS_RESPONDER, kx_h_incident_declare, false},
 	{"GET", "/v1/incidents", KX_ACCESS_VIEWER, kx_h_incident_list, false},
 	{"GET", "/v1/incidents/{id}", KX_ACCESS_VIEWER, kx_h_incident_get, false},
@@ -54,5 +65,28 @@ const struct kx_route kx_routes[] = {
 	{"GET", "/v1/approvals/{id}", KX_ACCESS_VIEWER, kx_h_approval_get, true},
 	{"POST", "/v1/approvals/{id}/approve", KX_ACCESS_RESPONDER, kx_h_approval_approve, false},
 	{"POST", "/v1/approvals/{id}/deny", KX_ACCESS_RESPONDER, kx_h_approval_deny, false},
+
+	/* POST /v1/alerts takes a bearer integration key, not a token: its
+	 * handler authenticates (see the ingestion routes above). */
+	{"POST", "/v1/alerts", KX_ACCESS_NONE, kx_h_ingest_generic, false},
+	{"GET", "/v1/alerts", KX_ACCESS_VIEWER, kx_h_alert_list, false},
+	{"GET", "/v1/alerts/{id}", KX_ACCESS_VIEWER, kx_h_alert_get, false},
+	{"POST", "/v1/alerts/{id}/acknowledge", KX_ACCESS_RESPONDER, kx_h_alert_ack, false},
+	{"POST", "/v1/alerts/{id}/resolve", KX_ACCESS_RESPONDER, kx_h_alert_resolve, false},
+	{"POST", "/v1/alerts/{id}/noise", KX_ACCESS_RESPONDER, kx_h_alert_noise, false},
+	{"POST", "/v1/services", KX_ACCESS_ADMIN, kx_h_service_create, false},
+	{"GET", "/v1/services", KX_ACCESS_VIEWER, kx_h_service_list, false},
+	{"GET", "/v1/services/{name}", KX_ACCESS_VIEWER, kx_h_service_get, false},
+	{"POST", "/v1/integrations", KX_ACCESS_ADMIN, kx_h_integration_create, false},
+	{"GET", "/v1/integrations", KX_ACCESS_ADMIN, kx_h_integration_list, false},
+	{"DELETE", "/v1/integrations/{id}", KX_ACCESS_ADMIN, kx_h_integration_revoke, false},
+	{"POST", "/v1/heartbeats", KX_ACCESS_ADMIN, kx_h_heartbeat_create, false},
+	{"GET", "/v1/heartbeats", KX_ACCESS_VIEWER, kx_h_heartbeat_list, false},
+	{"DELETE", "/v1/heartbeats/{name}", KX_ACCESS_ADMIN, kx_h_heartbeat_delete, false},
+	{"POST", "/v1/silences", KX_ACCESS_RESPONDER, kx_h_silence_create, false},
+	{"GET", "/v1/silences", KX_ACCESS_VIEWER, kx_h_silence_list, false},
+	{"POST", "/v1/silences/{id}/expire", KX_ACCESS_RESPONDER, kx_h_silence_expire, false},
+	{"GET", "/v1/notifications", KX_ACCESS_VIEWER, kx_h_notification_list, false},
+	{"GET", "/v1/notifications/{id}", KX_ACCESS_VIEWER, kx_h_notification_get, false},
 	{NULL, NULL, KX_ACCESS_NONE, NULL, false},
 };

@@ -131,6 +131,35 @@ void kx_h_audit_duplicates(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_audit_recipients(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_audit_verify(struct kx_http_req *req, struct kx_http_resp *resp);
 
+/* h_alerts.c: ingestion (public, integration keys) and the detection API */
+void kx_h_ingest_alertmanager(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_ingest_generic(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_am_v2_post(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_am_v2_get(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_am_v2_status(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_ev2_enqueue(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_ev2_change(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_heartbeat_ping(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_alert_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_alert_get(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_alert_ack(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_alert_resolve(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_alert_noise(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_service_create(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_service_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_service_get(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_integration_create(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_integration_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_integration_revoke(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_heartbeat_create(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_heartbeat_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_heartbeat_delete(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_silence_create(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_silence_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_silence_expire(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_notification_list(struct kx_http_req *req, struct kx_http_resp *resp);
+void kx_h_notification_get(struct kx_http_req *req, struct kx_http_resp *resp);
+
 void kx_h_gate_check(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_switch_create(struct kx_http_req *req, struct kx_http_resp *resp);
 void kx_h_switch_list(struct kx_http_req *req, struct kx_http_resp *resp);

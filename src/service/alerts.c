@@ -1013,7 +1013,9 @@ int kx_svc_heartbeat_create(const struct kx_app *app, const struct kx_token *who
 	h->state = KX_HB_WAITING;
 	h->last_ping = KX_TIME_UNSET;
 	h->created_at = now;
-	h->due_at = now + h->interval + h->grace;
+	/* armed by its first ping, as in Grafana OnCall and GoAlert: a
+	 * heartbeat created before its sender is deployed does not page */
+	h->due_at = KX_TIME_UNSET;
 	free(h->created_by);
 	if (!(h->created_by = strdup(who->name)))
 		return kx_err_set(err, KX_ENOMEM, "out of memory");

@@ -118,3 +118,31 @@ int kx_svc_outbox_emit(const struct kx_app *app, struct kx_tx *tx, const char *e
 		*queued = n;
 	return 0;
 }
+
+int kx_svc_notification_list(const struct kx_app *app, const struct kx_notification_filter *f,
+			     struct kx_notifications *out, struct kx_err *err)
+{
+	struct kx_tx *tx = NULL;
+	int rc;
+	if ((rc = kx_store_begin(app->store, false, &tx, err)))
+		return rc;
+	rc = kx_store_notification_list(tx, f, out, err);
+	kx_store_rollback(tx);
+	return rc;
+}
+
+int kx_svc_notification_get(const struct kx_app *app, const char *id,
+			    struct kx_notification *out,
+			    struct kx_notification_attempts *attempts, struct kx_err *err)
+{
+	struct kx_tx *tx = NULL;
+	int rc;
+	kx_notification_init(out);
+	if ((rc = kx_store_begin(app->store, false, &tx, err)))
+		return rc;
+	rc = kx_store_notification_get(tx, id, out, attempts, err);
+	kx_store_rollback(tx);
+	if (rc == KX_ENOTFOUND)
+		kx_err_set(err, rc, "notification '%.64s' not found", id);
+	return rc;
+}

@@ -28,4 +28,12 @@ int kx_svc_outbox_emit(const struct kx_app *app, struct kx_tx *tx, const char *e
 		       const struct kx_labels *labels, json_t *data, kx_ms now, int *queued,
 		       struct kx_err *err);
 
+/* The delivery log (newest first; get also reads the attempts when
+ * attempts is not NULL). KX_ENOTFOUND for an unknown id. */
+int kx_svc_notification_list(const struct kx_app *app, const struct kx_notification_filter *f,
+			     struct kx_notifications *out, struct kx_err *err);
+int kx_svc_notification_get(const struct kx_app *app, const char *id,
+			    struct kx_notification *out,
+			    struct kx_notification_attempts *attempts, struct kx_err *err);
+
 #endif
