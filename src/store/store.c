@@ -195,6 +195,96 @@ FWD(approval_list,
      struct kx_err *err),
     (tx->tx, f, out, err))
 
+FWD(service_put,
+    (struct kx_tx * tx, const struct kx_service *sv, bool *created, struct kx_err *err),
+    (tx->tx, sv, created, err))
+FWD(service_get,
+    (struct kx_tx * tx, const char *name, struct kx_service *out, struct kx_err *err),
+    (tx->tx, name, out, err))
+FWD(service_list, (struct kx_tx * tx, struct kx_services *out, struct kx_err *err),
+    (tx->tx, out, err))
+FWD(integration_insert, (struct kx_tx * tx, const struct kx_integration *i, struct kx_err *err),
+    (tx->tx, i, err))
+FWD(integration_get,
+    (struct kx_tx * tx, const char *id, struct kx_integration *out, struct kx_err *err),
+    (tx->tx, id, out, err))
+FWD(integration_by_hash,
+    (struct kx_tx * tx, const uint8_t hash[KX_HASH_LEN], struct kx_integration *out,
+     struct kx_err *err),
+    (tx->tx, hash, out, err))
+FWD(integration_list,
+    (struct kx_tx * tx, const char *service, struct kx_integrations *out, struct kx_err *err),
+    (tx->tx, service, out, err))
+FWD(integration_revoke, (struct kx_tx * tx, const char *id, kx_ms at, struct kx_err *err),
+    (tx->tx, id, at, err))
+FWD(alert_firing_by_key,
+    (struct kx_tx * tx, const char *service, const char *dedup_key, struct kx_alert *out,
+     struct kx_err *err),
+    (tx->tx, service, dedup_key, out, err))
+FWD(alert_insert, (struct kx_tx * tx, struct kx_alert *a, struct kx_err *err), (tx->tx, a, err))
+FWD(alert_update, (struct kx_tx * tx, const struct kx_alert *a, struct kx_err *err),
+    (tx->tx, a, err))
+FWD(alert_get, (struct kx_tx * tx, int64_t id, struct kx_alert *out, struct kx_err *err),
+    (tx->tx, id, out, err))
+FWD(alert_list,
+    (struct kx_tx * tx, const struct kx_alert_filter *f, struct kx_alerts *out,
+     struct kx_err *err),
+    (tx->tx, f, out, err))
+FWD(alert_count_firing,
+    (struct kx_tx * tx, const char *incident, int64_t *n, struct kx_err *err),
+    (tx->tx, incident, n, err))
+FWD(alert_expired,
+    (struct kx_tx * tx, kx_ms now, int limit, struct kx_alerts *out, struct kx_err *err),
+    (tx->tx, now, limit, out, err))
+FWD(change_insert, (struct kx_tx * tx, struct kx_change_event *c, struct kx_err *err),
+    (tx->tx, c, err))
+FWD(change_list,
+    (struct kx_tx * tx, const char *service, int limit, struct kx_change_events *out,
+     struct kx_err *err),
+    (tx->tx, service, limit, out, err))
+FWD(heartbeat_insert, (struct kx_tx * tx, const struct kx_heartbeat *h, struct kx_err *err),
+    (tx->tx, h, err))
+FWD(heartbeat_get,
+    (struct kx_tx * tx, const char *name, struct kx_heartbeat *out, struct kx_err *err),
+    (tx->tx, name, out, err))
+FWD(heartbeat_by_hash,
+    (struct kx_tx * tx, const uint8_t hash[KX_HASH_LEN], struct kx_heartbeat *out,
+     struct kx_err *err),
+    (tx->tx, hash, out, err))
+FWD(heartbeat_update, (struct kx_tx * tx, const struct kx_heartbeat *h, struct kx_err *err),
+    (tx->tx, h, err))
+FWD(heartbeat_delete, (struct kx_tx * tx, const char *name, struct kx_err *err),
+    (tx->tx, name, err))
+FWD(heartbeat_list, (struct kx_tx * tx, struct kx_heartbeats *out, struct kx_err *err),
+    (tx->tx, out, err))
+FWD(heartbeat_due,
+    (struct kx_tx * tx, kx_ms now, int limit, struct kx_heartbeats *out, struct kx_err *err),
+    (tx->tx, now, limit, out, err))
+FWD(silence_insert, (struct kx_tx * tx, const struct kx_silence *sl, struct kx_err *err),
+    (tx->tx, sl, err))
+FWD(silence_get, (struct kx_tx * tx, const char *id, struct kx_silence *out, struct kx_err *err),
+    (tx->tx, id, out, err))
+FWD(silence_update, (struct kx_tx * tx, const struct kx_silence *sl, struct kx_err *err),
+    (tx->tx, sl, err))
+FWD(silence_list,
+    (struct kx_tx * tx, bool active_only, kx_ms now, struct kx_silences *out,
+     struct kx_err *err),
+    (tx->tx, active_only, now, out, err))
+FWD(notification_insert,
+    (struct kx_tx * tx, const struct kx_notification *n, struct kx_err *err), (tx->tx, n, err))
+FWD(notification_attempt,
+    (struct kx_tx * tx, const struct kx_notification *n, const struct kx_notification_attempt *a,
+     struct kx_err *err),
+    (tx->tx, n, a, err))
+FWD(notification_get,
+    (struct kx_tx * tx, const char *id, struct kx_notification *out,
+     struct kx_notification_attempts *attempts, struct kx_err *err),
+    (tx->tx, id, out, attempts, err))
+FWD(notification_list,
+    (struct kx_tx * tx, const struct kx_notification_filter *f, struct kx_notifications *out,
+     struct kx_err *err),
+    (tx->tx, f, out, err))
+
 int kx_store_job_claim(struct kx_store *s, const char *worker, kx_ms now, kx_ms lease, int max,
 		       struct kx_jobs *out, struct kx_err *err)
 {
@@ -320,3 +410,33 @@ void kx_approvals_release(struct kx_approvals *l)
 	l->v = NULL;
 	l->n = 0;
 }
+
+/* The detection lists: each element is released with its module's
+ * _release, then the array; the list is left empty. */
+#define LIST_RELEASE(fn, type, elem_release)                                                   \
+	void fn(struct type *l)                                                                \
+	{                                                                                      \
+		for (size_t i = 0; i < l->n; i++)                                              \
+			elem_release(&l->v[i]);                                                \
+		free(l->v);                                                                    \
+		l->v = NULL;                                                                   \
+		l->n = 0;                                                                      \
+	}
+
+LIST_RELEASE(kx_services_release, kx_services, kx_service_release)
+LIST_RELEASE(kx_integrations_release, kx_integrations, kx_integration_release)
+LIST_RELEASE(kx_alerts_release, kx_alerts, kx_alert_release)
+LIST_RELEASE(kx_heartbeats_release, kx_heartbeats, kx_heartbeat_release)
+LIST_RELEASE(kx_silences_release, kx_silences, kx_silence_release)
+LIST_RELEASE(kx_change_events_release, kx_change_events, kx_change_event_release)
+LIST_RELEASE(kx_notifications_release, kx_notifications, kx_notification_release)
+
+/* An attempt has no module _release of its own (notify.h): its one owned
+ * string is its error. */
+static void attempt_release(struct kx_notification_attempt *a)
+{
+	free(a->error);
+	a->error = NULL;
+}
+
+LIST_RELEASE(kx_notification_attempts_release, kx_notification_attempts, attempt_release)

@@ -55,6 +55,7 @@
 
 #include <assert.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include "store/postgres/pq.h"
 #include <poll.h>
 #include <pthread.h>
@@ -64,8 +65,8 @@
 #include <unistd.h>
 
 #define NCONNS 8
-#define STMT_CACHE 128
-#define MAX_PARAMS 24
+#define STMT_CACHE 192
+#define MAX_PARAMS 32
 #define MAX_SUBSCRIBERS 16
 /* pg_advisory_lock key held while migrating ("klaxonMG"). */
 #define MIGRATE_LOCK_KEY "7740669029436509511"
@@ -2343,6 +2344,1015 @@ static int pg_audit_recipients(void *p, const struct kx_audit_filter *f,
 			    f, out, err);
 }
 
+/* ---- detection: services, integrations, alerts, change events,
+ * heartbeats, silences, the delivery log (core/alert.h, core/notify.h) ---- */
+
+/* Reads every row of res with `read` into a new array of elem bytes per
+ * element, stored at vp (a `T **`); *n counts an element once `read` has
+ * started on it (`read` initialises it first), so on failure the caller
+ * releases the whole list. */
+static int read_rows(const PGresult *res, void *vp, size_t *n, size_t elem,
+		     int (*read)(const PGresult *, int, void *, struct kx_err *),
+		     struct kx_err *err)
+{
+	int rows = PQntuples(res), rc;
+	char *v = NULL;
+
+	if (rows && !(v = calloc((size_t)rows, elem)))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	memcpy(vp, &v, sizeof(v));
+	for (int row = 0; row < rows; row++) {
+		(*n)++;
+		if ((rc = read(res, row, v + (size_t)row * elem, err)))
+			return rc;
+	}
+	return 0;
+}
+
+/* Runs sql, expected to give one row or none (KX_ENOTFOUND "WHAT not
+ * found"); the row is read into out with `read`. The caller initialises
+ * out before and releases it on failure. */
+static int read_one(struct tx *t, const char *sql, const struct params *pa, void *out,
+		    int (*read)(const PGresult *, int, void *, struct kx_err *), const char *what,
+		    struct kx_err *err)
+{
+	PGresult *res;
+	int rc;
+
+	if ((rc = run(t, sql, pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = kx_err_set(err, KX_ENOTFOUND, "%s not found", what);
+	else
+		rc = read(res, 0, out, err);
+	PQclear(res);
+	return rc;
+}
+
+/* Runs sql and reads its rows into a list (see read_rows). */
+static int read_list(struct tx *t, const char *sql, const struct params *pa, void *vp,
+		     size_t *n, size_t elem,
+		     int (*read)(const PGresult *, int, void *, struct kx_err *),
+		     struct kx_err *err)
+{
+	PGresult *res;
+	int rc;
+
+	if ((rc = run(t, sql, pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	rc = read_rows(res, vp, n, elem, read, err);
+	PQclear(res);
+	return rc;
+}
+
+/* A bytea hash column ("\x" + hex) into out; anything else (a hand-edited
+ * row) leaves out zero, which matches no key. */
+static void col_hash(const PGresult *r, int row, int col, uint8_t out[KX_HASH_LEN])
+{
+	const char *h = PQgetvalue(r, row, col);
+	if (strncmp(h, "\\x", 2) != 0 || kx_unhex(h + 2, out, KX_HASH_LEN))
+		memset(out, 0, KX_HASH_LEN);
+}
+
+/* Alert labels from their stored JSON into the empty ls. They follow
+ * Prometheus' rules (core/alert.h), which kx_audit_labels_parse's Klaxon
+ * rules would refuse, so each is set with kx_alert_label_set. */
+static int alert_labels_parse(const char *text, struct kx_labels *ls, struct kx_err *err)
+{
+	json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL), *v;
+	const char *k;
+	int rc = 0;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return kx_err_set(err, KX_ESTORE,
+				  "database error: stored alert labels are not a JSON object");
+	}
+	json_object_foreach(j, k, v) {
+		if (!json_is_string(v)) {
+			rc = kx_err_set(err, KX_ESTORE,
+					"database error: stored alert label '%.64s' is not a string",
+					k);
+			break;
+		}
+		if ((rc = kx_alert_label_set(ls, k, json_string_value(v), err)))
+			break;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* Services */
+
+#define SERVICE_COLS "name, description, labels::text, from_config, created_at"
+
+static int read_service(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_service *s = p;
+	kx_service_init(s);
+	s->from_config = col_bool(r, row, 3);
+	s->created_at = col_time(r, row, 4);
+	if (!col_opt(r, row, 0, &s->name) || !col_opt(r, row, 1, &s->description))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return kx_audit_labels_parse(PQgetvalue(r, row, 2), &s->labels, err);
+}
+
+static int pg_service_put(void *p, const struct kx_service *s, bool *created,
+			  struct kx_err *err)
+{
+	/* xmax = 0: inserted by this statement (as in cap_put). created_at
+	 * is the first put's. */
+	static const char sql[] = "INSERT INTO services (name, description, labels, from_config, "
+				  "created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO "
+				  "UPDATE SET description = excluded.description, "
+				  "labels = excluded.labels, from_config = excluded.from_config "
+				  "RETURNING (xmax = 0)";
+	struct params pa = {0};
+	struct kx_buf labels;
+	PGresult *res;
+	int rc;
+
+	kx_buf_init(&labels, 64 * 1024);
+	if (kx_audit_labels_json(&s->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	p_text(&pa, s->name);
+	p_text(&pa, s->description);
+	p_text(&pa, kx_buf_str(&labels));
+	p_text(&pa, s->from_config ? "true" : "false");
+	p_time(&pa, s->created_at);
+	rc = run(p, sql, &pa, PGRES_TUPLES_OK, &res, err);
+	kx_buf_release(&labels);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1)
+		rc = kx_err_set(err, KX_ESTORE,
+				"database error: service '%.64s' was neither added nor replaced",
+				s->name);
+	else if (created)
+		*created = col_bool(res, 0, 0);
+	PQclear(res);
+	return rc;
+}
+
+static int pg_service_get(void *p, const char *name, struct kx_service *out,
+			  struct kx_err *err)
+{
+	static const char sql[] = "SELECT " SERVICE_COLS " FROM services WHERE name = $1";
+	struct params pa = {0};
+	char what[96];
+	int rc;
+
+	p_text(&pa, name);
+	snprintf(what, sizeof(what), "service '%.64s'", name);
+	kx_service_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_service, what, err)))
+		kx_service_release(out);
+	return rc;
+}
+
+static int pg_service_list(void *p, struct kx_services *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " SERVICE_COLS " FROM services "
+				  "ORDER BY name COLLATE \"C\"";
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = read_list(p, sql, NULL, &out->v, &out->n, sizeof(*out->v), read_service, err)))
+		kx_services_release(out);
+	return rc;
+}
+
+/* Integrations */
+
+#define INTEGRATION_COLS "id, hash, service, source, name, created_by, created_at, revoked_at"
+
+static int read_integration(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_integration *i = p;
+	kx_integration_init(i);
+	snprintf(i->id, sizeof(i->id), "%s", PQgetvalue(r, row, 0));
+	col_hash(r, row, 1, i->hash);
+	i->source = (enum kx_alert_source)col_int(r, row, 3);
+	i->created_at = col_time(r, row, 6);
+	i->revoked_at = col_time(r, row, 7);
+	if (!col_opt(r, row, 2, &i->service) || !col_opt(r, row, 4, &i->name) ||
+	    !col_opt(r, row, 5, &i->created_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int pg_integration_insert(void *p, const struct kx_integration *i, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO integrations (" INTEGRATION_COLS ") "
+				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+	struct params pa = {0};
+	char hex[2 * KX_HASH_LEN + 3];
+
+	hash_param(i->hash, hex);
+	p_text(&pa, i->id);
+	p_text(&pa, hex);
+	p_text(&pa, i->service);
+	p_int(&pa, i->source);
+	p_text(&pa, i->name);
+	p_text(&pa, i->created_by);
+	p_time(&pa, i->created_at);
+	p_time(&pa, i->revoked_at);
+	return run_cmd(p, sql, &pa, err);
+}
+
+static int pg_integration_get(void *p, const char *id, struct kx_integration *out,
+			      struct kx_err *err)
+{
+	static const char sql[] = "SELECT " INTEGRATION_COLS " FROM integrations WHERE id = $1";
+	struct params pa = {0};
+	char what[96];
+	int rc;
+
+	p_text(&pa, id);
+	snprintf(what, sizeof(what), "integration '%.64s'", id);
+	kx_integration_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_integration, what, err)))
+		kx_integration_release(out);
+	return rc;
+}
+
+static int pg_integration_by_hash(void *p, const uint8_t hash[KX_HASH_LEN],
+				  struct kx_integration *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " INTEGRATION_COLS " FROM integrations WHERE hash = $1";
+	struct params pa = {0};
+	char hex[2 * KX_HASH_LEN + 3];
+	int rc;
+
+	hash_param(hash, hex);
+	p_text(&pa, hex);
+	kx_integration_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_integration, "integration key", err)))
+		kx_integration_release(out);
+	return rc;
+}
+
+static int pg_integration_list(void *p, const char *service, struct kx_integrations *out,
+			       struct kx_err *err)
+{
+	static const char sql_all[] = "SELECT " INTEGRATION_COLS " FROM integrations "
+				      "ORDER BY created_at, id COLLATE \"C\"";
+	static const char sql_one[] = "SELECT " INTEGRATION_COLS " FROM integrations "
+				      "WHERE service = $1 ORDER BY created_at, id COLLATE \"C\"";
+	struct params pa = {0};
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if (service)
+		p_text(&pa, service);
+	if ((rc = read_list(p, service ? sql_one : sql_all, &pa, &out->v, &out->n,
+			    sizeof(*out->v), read_integration, err)))
+		kx_integrations_release(out);
+	return rc;
+}
+
+static int pg_integration_revoke(void *p, const char *id, kx_ms at, struct kx_err *err)
+{
+	static const char sql[] =
+		"UPDATE integrations SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+	struct params pa = {0};
+	struct kx_integration i;
+	int64_t n = 0;
+	int rc;
+
+	p_int(&pa, at);
+	p_text(&pa, id);
+	if ((rc = run_count(p, sql, &pa, &n, err)))
+		return rc;
+	if (n == 1)
+		return 0;
+	if ((rc = pg_integration_get(p, id, &i, err)))
+		return rc; /* KX_ENOTFOUND for a key that never was */
+	kx_integration_release(&i);
+	return kx_err_set(err, KX_ECONFLICT, "integration '%.64s' is already revoked", id);
+}
+
+/* Alerts */
+
+/* What alert_update rewrites (all but id, service, dedup_key, source and
+ * first_seen), in the order p_alert adds them; labels sits between the
+ * two halves (read back as text). */
+#define ALERT_MUTABLE_A "status, level, summary, source_host, component, grp, class, "
+#define ALERT_MUTABLE_B                                                                        \
+	"details, severity, route, incident, silenced_by, noise, count, starts_at, "          \
+	"last_seen, ends_at, acked_at, acked_by, resolved_at, resolved_by"
+#define ALERT_MUTABLE ALERT_MUTABLE_A "labels, " ALERT_MUTABLE_B
+#define ALERT_COLS                                                                             \
+	"id, service, dedup_key, source, first_seen, " ALERT_MUTABLE_A "labels::text, "       \
+	ALERT_MUTABLE_B
+
+/* Adds the ALERT_MUTABLE columns as 22 parameters (shared by insert and
+ * update); labels is their JSON text. */
+static void p_alert(struct params *p, const struct kx_alert *a, const struct kx_buf *labels)
+{
+	p_int(p, a->status);
+	p_int(p, a->level);
+	p_text(p, a->summary);
+	p_text(p, a->source_host);
+	p_text(p, a->component);
+	p_text(p, a->group);
+	p_text(p, a->class);
+	p_text(p, kx_buf_str(labels));
+	p_text(p, a->details ? a->details : "{}"); /* never NULL once stored */
+	p_text(p, a->severity);
+	p_text(p, a->route);
+	p_text(p, a->incident);
+	p_text(p, a->silenced_by);
+	p_text(p, a->noise ? "true" : "false");
+	p_int(p, a->count);
+	p_time(p, a->starts_at);
+	p_time(p, a->last_seen);
+	p_time(p, a->ends_at);
+	p_time(p, a->acked_at);
+	p_text(p, a->acked_by);
+	p_time(p, a->resolved_at);
+	p_text(p, a->resolved_by);
+}
+
+/* Reads row `row` of an ALERT_COLS result into p, a struct kx_alert
+ * (initialised here). */
+static int read_alert(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_alert *a = p;
+	kx_alert_init(a);
+	a->id = col_int(r, row, 0);
+	a->source = (enum kx_alert_source)col_int(r, row, 3);
+	a->first_seen = col_time(r, row, 4);
+	a->status = (enum kx_alert_status)col_int(r, row, 5);
+	a->level = (enum kx_alert_level)col_int(r, row, 6);
+	a->noise = col_bool(r, row, 18);
+	a->count = col_int(r, row, 19);
+	a->starts_at = col_time(r, row, 20);
+	a->last_seen = col_time(r, row, 21);
+	a->ends_at = col_time(r, row, 22);
+	a->acked_at = col_time(r, row, 23);
+	a->resolved_at = col_time(r, row, 25);
+	if (!col_opt(r, row, 1, &a->service) || !col_opt(r, row, 2, &a->dedup_key) ||
+	    !col_opt(r, row, 7, &a->summary) || !col_opt(r, row, 8, &a->source_host) ||
+	    !col_opt(r, row, 9, &a->component) || !col_opt(r, row, 10, &a->group) ||
+	    !col_opt(r, row, 11, &a->class) || !col_opt(r, row, 13, &a->details) ||
+	    !col_opt(r, row, 14, &a->severity) || !col_opt(r, row, 15, &a->route) ||
+	    !col_opt(r, row, 16, &a->incident) || !col_opt(r, row, 17, &a->silenced_by) ||
+	    !col_opt(r, row, 24, &a->acked_by) || !col_opt(r, row, 26, &a->resolved_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return alert_labels_parse(PQgetvalue(r, row, 12), &a->labels, err);
+}
+
+static int pg_alert_firing_by_key(void *p, const char *service, const char *dedup_key,
+				  struct kx_alert *out, struct kx_err *err)
+{
+	/* In a write transaction the row stays locked until commit: two
+	 * daemons folding events into one alert take turns. status = 0 is
+	 * written out, so that the planner picks the partial index. */
+	static const char sql_lock[] = "SELECT " ALERT_COLS " FROM alerts WHERE service = $1 "
+				       "AND dedup_key = $2 AND status = 0 FOR UPDATE";
+	static const char sql[] = "SELECT " ALERT_COLS " FROM alerts WHERE service = $1 "
+				  "AND dedup_key = $2 AND status = 0";
+	struct tx *t = p;
+	struct params pa = {0};
+	int rc;
+
+	p_text(&pa, service);
+	p_text(&pa, dedup_key);
+	kx_alert_init(out);
+	if ((rc = read_one(t, t->write ? sql_lock : sql, &pa, out, read_alert,
+			   "firing alert for that key", err)))
+		kx_alert_release(out);
+	return rc;
+}
+
+static int pg_alert_insert(void *p, struct kx_alert *a, struct kx_err *err)
+{
+	static const char sql[] =
+		"INSERT INTO alerts (" ALERT_MUTABLE ", service, dedup_key, source, first_seen) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+		"$17, $18, $19, $20, $21, $22, $23, $24, $25, $26) RETURNING id";
+	struct params pa = {0};
+	struct kx_buf labels;
+	PGresult *res;
+	int rc;
+
+	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	p_alert(&pa, a, &labels);
+	p_text(&pa, a->service);
+	p_text(&pa, a->dedup_key);
+	p_int(&pa, a->source);
+	p_time(&pa, a->first_seen);
+	rc = run(p, sql, &pa, PGRES_TUPLES_OK, &res, err);
+	kx_buf_release(&labels);
+	if (rc)
+		return rc;
+	a->id = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static int pg_alert_update(void *p, const struct kx_alert *a, struct kx_err *err)
+{
+	static const char sql[] =
+		"UPDATE alerts SET status=$1, level=$2, summary=$3, source_host=$4, component=$5, "
+		"grp=$6, class=$7, labels=$8, details=$9, severity=$10, route=$11, incident=$12, "
+		"silenced_by=$13, noise=$14, count=$15, starts_at=$16, last_seen=$17, ends_at=$18, "
+		"acked_at=$19, acked_by=$20, resolved_at=$21, resolved_by=$22 WHERE id=$23";
+	struct params pa = {0};
+	struct kx_buf labels;
+	int64_t n = 0;
+	int rc;
+
+	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	p_alert(&pa, a, &labels);
+	p_int(&pa, a->id);
+	rc = run_count(p, sql, &pa, &n, err);
+	kx_buf_release(&labels);
+	if (rc)
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "alert %lld not found", (long long)a->id);
+	return 0;
+}
+
+static int pg_alert_get(void *p, int64_t id, struct kx_alert *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " ALERT_COLS " FROM alerts WHERE id = $1";
+	struct params pa = {0};
+	char what[48];
+	int rc;
+
+	p_int(&pa, id);
+	snprintf(what, sizeof(what), "alert %lld", (long long)id);
+	kx_alert_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_alert, what, err)))
+		kx_alert_release(out);
+	return rc;
+}
+
+static int pg_alert_list(void *p, const struct kx_alert_filter *f, struct kx_alerts *out,
+			 struct kx_err *err)
+{
+	struct tx *t = p;
+	struct built b = {0};
+	struct kx_buf sql;
+	PGresult *res = NULL;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	rc = kx_buf_adds(&sql, "SELECT " ALERT_COLS " FROM alerts WHERE true");
+	if (f->service) {
+		b.v[b.n++] = f->service;
+		rc |= kx_buf_addf(&sql, " AND service = $%d", b.n);
+	}
+	if (f->status >= 0) {
+		b_int(&b, f->status);
+		rc |= kx_buf_addf(&sql, " AND status = $%d", b.n);
+	}
+	if (f->incident) {
+		b.v[b.n++] = f->incident;
+		rc |= kx_buf_addf(&sql, " AND incident = $%d", b.n);
+	}
+	if (f->since != KX_TIME_UNSET) {
+		b_int(&b, f->since);
+		rc |= kx_buf_addf(&sql, " AND last_seen >= $%d", b.n);
+	}
+	if (f->before_id > 0) {
+		b_int(&b, f->before_id);
+		rc |= kx_buf_addf(&sql, " AND id < $%d", b.n);
+	}
+	b_int(&b, f->limit > 0 ? f->limit : 100);
+	if (rc || kx_buf_addf(&sql, " ORDER BY id DESC LIMIT $%d", b.n)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = run_built(t, &sql, &b, &res, err)))
+		goto out;
+	if ((rc = read_rows(res, &out->v, &out->n, sizeof(*out->v), read_alert, err)))
+		kx_alerts_release(out);
+out:
+	PQclear(res);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+static int pg_alert_count_firing(void *p, const char *incident, int64_t *n, struct kx_err *err)
+{
+	static const char sql[] = "SELECT count(*) FROM alerts WHERE incident = $1 AND status = 0";
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, incident);
+	if ((rc = run(p, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	*n = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static int pg_alert_expired(void *p, kx_ms now, int limit, struct kx_alerts *out,
+			    struct kx_err *err)
+{
+	static const char sql[] = "SELECT " ALERT_COLS " FROM alerts WHERE status = 0 "
+				  "AND ends_at IS NOT NULL AND ends_at <= $1 "
+				  "ORDER BY ends_at, id LIMIT $2";
+	struct params pa = {0};
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	p_int(&pa, now);
+	p_int(&pa, limit > 0 ? limit : 100);
+	if ((rc = read_list(p, sql, &pa, &out->v, &out->n, sizeof(*out->v), read_alert, err)))
+		kx_alerts_release(out);
+	return rc;
+}
+
+/* Change events */
+
+#define CHANGE_COLS "id, service, summary, source_host, details, at, received_at"
+
+static int read_change(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_change_event *c = p;
+	kx_change_event_init(c);
+	c->id = col_int(r, row, 0);
+	c->at = col_time(r, row, 5);
+	c->received_at = col_time(r, row, 6);
+	if (!col_opt(r, row, 1, &c->service) || !col_opt(r, row, 2, &c->summary) ||
+	    !col_opt(r, row, 3, &c->source_host) || !col_opt(r, row, 4, &c->details))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int pg_change_insert(void *p, struct kx_change_event *c, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO change_events (service, summary, source_host, "
+				  "details, at, received_at) VALUES ($1, $2, $3, $4, $5, $6) "
+				  "RETURNING id";
+	struct params pa = {0};
+	PGresult *res;
+	int rc;
+
+	p_text(&pa, c->service);
+	p_text(&pa, c->summary);
+	p_text(&pa, c->source_host);
+	p_text(&pa, c->details);
+	p_time(&pa, c->at);
+	p_time(&pa, c->received_at);
+	if ((rc = run(p, sql, &pa, PGRES_TUPLES_OK, &res, err)))
+		return rc;
+	c->id = col_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static int pg_change_list(void *p, const char *service, int limit, struct kx_change_events *out,
+			  struct kx_err *err)
+{
+	static const char sql_all[] = "SELECT " CHANGE_COLS " FROM change_events "
+				      "ORDER BY at DESC, id DESC LIMIT $1";
+	static const char sql_one[] = "SELECT " CHANGE_COLS " FROM change_events "
+				      "WHERE service = $2 ORDER BY at DESC, id DESC LIMIT $1";
+	struct params pa = {0};
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	p_int(&pa, limit > 0 ? limit : 100);
+	if (service)
+		p_text(&pa, service);
+	if ((rc = read_list(p, service ? sql_one : sql_all, &pa, &out->v, &out->n,
+			    sizeof(*out->v), read_change, err)))
+		kx_change_events_release(out);
+	return rc;
+}
+
+/* Heartbeats */
+
+#define HEARTBEAT_COLS                                                                         \
+	"name, service, hash, interval_ms, grace_ms, level, state, last_ping, due_at, "        \
+	"created_by, created_at"
+
+static int read_heartbeat(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_heartbeat *h = p;
+	kx_heartbeat_init(h);
+	col_hash(r, row, 2, h->hash);
+	h->interval = col_int(r, row, 3);
+	h->grace = col_int(r, row, 4);
+	h->level = (enum kx_alert_level)col_int(r, row, 5);
+	h->state = (enum kx_heartbeat_state)col_int(r, row, 6);
+	h->last_ping = col_time(r, row, 7);
+	h->due_at = col_time(r, row, 8);
+	h->created_at = col_time(r, row, 10);
+	if (!col_opt(r, row, 0, &h->name) || !col_opt(r, row, 1, &h->service) ||
+	    !col_opt(r, row, 9, &h->created_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int pg_heartbeat_insert(void *p, const struct kx_heartbeat *h, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO heartbeats (" HEARTBEAT_COLS ") VALUES ($1, $2, "
+				  "$3, $4, $5, $6, $7, $8, $9, $10, $11)";
+	struct params pa = {0};
+	char hex[2 * KX_HASH_LEN + 3];
+
+	hash_param(h->hash, hex);
+	p_text(&pa, h->name);
+	p_text(&pa, h->service);
+	p_text(&pa, hex);
+	p_int(&pa, h->interval);
+	p_int(&pa, h->grace);
+	p_int(&pa, h->level);
+	p_int(&pa, h->state);
+	p_time(&pa, h->last_ping);
+	p_time(&pa, h->due_at);
+	p_text(&pa, h->created_by);
+	p_time(&pa, h->created_at);
+	return run_cmd(p, sql, &pa, err);
+}
+
+static int pg_heartbeat_get(void *p, const char *name, struct kx_heartbeat *out,
+			    struct kx_err *err)
+{
+	static const char sql[] = "SELECT " HEARTBEAT_COLS " FROM heartbeats WHERE name = $1";
+	struct params pa = {0};
+	char what[96];
+	int rc;
+
+	p_text(&pa, name);
+	snprintf(what, sizeof(what), "heartbeat '%.64s'", name);
+	kx_heartbeat_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_heartbeat, what, err)))
+		kx_heartbeat_release(out);
+	return rc;
+}
+
+static int pg_heartbeat_by_hash(void *p, const uint8_t hash[KX_HASH_LEN],
+				struct kx_heartbeat *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " HEARTBEAT_COLS " FROM heartbeats WHERE hash = $1";
+	struct params pa = {0};
+	char hex[2 * KX_HASH_LEN + 3];
+	int rc;
+
+	hash_param(hash, hex);
+	p_text(&pa, hex);
+	kx_heartbeat_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_heartbeat, "heartbeat key", err)))
+		kx_heartbeat_release(out);
+	return rc;
+}
+
+static int pg_heartbeat_update(void *p, const struct kx_heartbeat *h, struct kx_err *err)
+{
+	static const char sql[] = "UPDATE heartbeats SET state=$1, last_ping=$2, due_at=$3 "
+				  "WHERE name=$4";
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_int(&pa, h->state);
+	p_time(&pa, h->last_ping);
+	p_time(&pa, h->due_at);
+	p_text(&pa, h->name);
+	if ((rc = run_count(p, sql, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "heartbeat '%.64s' not found", h->name);
+	return 0;
+}
+
+static int pg_heartbeat_delete(void *p, const char *name, struct kx_err *err)
+{
+	static const char sql[] = "DELETE FROM heartbeats WHERE name = $1";
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_text(&pa, name);
+	if ((rc = run_count(p, sql, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "heartbeat '%.64s' not found", name);
+	return 0;
+}
+
+static int pg_heartbeat_list(void *p, struct kx_heartbeats *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " HEARTBEAT_COLS " FROM heartbeats "
+				  "ORDER BY name COLLATE \"C\"";
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = read_list(p, sql, NULL, &out->v, &out->n, sizeof(*out->v), read_heartbeat,
+			    err)))
+		kx_heartbeats_release(out);
+	return rc;
+}
+
+static int pg_heartbeat_due(void *p, kx_ms now, int limit, struct kx_heartbeats *out,
+			    struct kx_err *err)
+{
+	/* SKIP LOCKED: another daemon's checker passes over the heartbeats
+	 * this one is handling instead of waiting for them (a read-only
+	 * transaction cannot lock). state <> 2 (down) is written out, so
+	 * that the planner picks the partial index. */
+	static const char sql_lock[] = "SELECT " HEARTBEAT_COLS " FROM heartbeats "
+				       "WHERE state <> 2 AND due_at <= $1 "
+				       "ORDER BY due_at, name COLLATE \"C\" LIMIT $2 "
+				       "FOR UPDATE SKIP LOCKED";
+	static const char sql[] = "SELECT " HEARTBEAT_COLS " FROM heartbeats "
+				  "WHERE state <> 2 AND due_at <= $1 "
+				  "ORDER BY due_at, name COLLATE \"C\" LIMIT $2";
+	struct tx *t = p;
+	struct params pa = {0};
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	p_int(&pa, now);
+	p_int(&pa, limit > 0 ? limit : 100);
+	if ((rc = read_list(t, t->write ? sql_lock : sql, &pa, &out->v, &out->n, sizeof(*out->v),
+			    read_heartbeat, err)))
+		kx_heartbeats_release(out);
+	return rc;
+}
+
+/* Silences */
+
+#define SILENCE_COLS                                                                           \
+	"id, kind, matchers, starts_at, ends_at, comment, created_by, created_at, expired_at"
+
+static int read_silence(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_silence *s = p;
+	kx_silence_init(s);
+	snprintf(s->id, sizeof(s->id), "%s", PQgetvalue(r, row, 0));
+	s->kind = (enum kx_silence_kind)col_int(r, row, 1);
+	s->starts_at = col_time(r, row, 3);
+	s->ends_at = col_time(r, row, 4);
+	s->created_at = col_time(r, row, 7);
+	s->expired_at = col_time(r, row, 8);
+	if (!col_opt(r, row, 2, &s->matchers) || !col_opt(r, row, 5, &s->comment) ||
+	    !col_opt(r, row, 6, &s->created_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int pg_silence_insert(void *p, const struct kx_silence *s, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO silences (" SILENCE_COLS ") VALUES ($1, $2, $3, "
+				  "$4, $5, $6, $7, $8, $9)";
+	struct params pa = {0};
+
+	p_text(&pa, s->id);
+	p_int(&pa, s->kind);
+	p_text(&pa, s->matchers);
+	p_time(&pa, s->starts_at);
+	p_time(&pa, s->ends_at);
+	p_text(&pa, s->comment);
+	p_text(&pa, s->created_by);
+	p_time(&pa, s->created_at);
+	p_time(&pa, s->expired_at);
+	return run_cmd(p, sql, &pa, err);
+}
+
+static int pg_silence_get(void *p, const char *id, struct kx_silence *out, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " SILENCE_COLS " FROM silences WHERE id = $1";
+	struct params pa = {0};
+	char what[96];
+	int rc;
+
+	p_text(&pa, id);
+	snprintf(what, sizeof(what), "silence '%.64s'", id);
+	kx_silence_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_silence, what, err)))
+		kx_silence_release(out);
+	return rc;
+}
+
+static int pg_silence_update(void *p, const struct kx_silence *s, struct kx_err *err)
+{
+	static const char sql[] = "UPDATE silences SET ends_at=$1, comment=$2, expired_at=$3 "
+				  "WHERE id=$4";
+	struct params pa = {0};
+	int64_t n = 0;
+	int rc;
+
+	p_time(&pa, s->ends_at);
+	p_text(&pa, s->comment);
+	p_time(&pa, s->expired_at);
+	p_text(&pa, s->id);
+	if ((rc = run_count(p, sql, &pa, &n, err)))
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "silence '%.64s' not found", s->id);
+	return 0;
+}
+
+static int pg_silence_list(void *p, bool active_only, kx_ms now, struct kx_silences *out,
+			   struct kx_err *err)
+{
+	static const char sql_all[] = "SELECT " SILENCE_COLS " FROM silences "
+				      "ORDER BY created_at DESC, id COLLATE \"C\" DESC";
+	/* In force: kx_silence_active in SQL. */
+	static const char sql_now[] = "SELECT " SILENCE_COLS " FROM silences "
+				      "WHERE expired_at IS NULL AND starts_at <= $1 "
+				      "AND $1 < ends_at "
+				      "ORDER BY created_at DESC, id COLLATE \"C\" DESC";
+	struct params pa = {0};
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if (active_only)
+		p_int(&pa, now);
+	if ((rc = read_list(p, active_only ? sql_now : sql_all, &pa, &out->v, &out->n,
+			    sizeof(*out->v), read_silence, err)))
+		kx_silences_release(out);
+	return rc;
+}
+
+/* The delivery log */
+
+#define NOTIFICATION_COLS                                                                      \
+	"id, channel, event, subject, status, attempts, last_code, last_error, created_at, "   \
+	"last_attempt_at, next_attempt_at, delivered_at"
+
+static int read_notification(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_notification *n = p;
+	kx_notification_init(n);
+	snprintf(n->id, sizeof(n->id), "%s", PQgetvalue(r, row, 0));
+	n->status = (enum kx_notification_status)col_int(r, row, 4);
+	n->attempts = (int)col_int(r, row, 5);
+	n->last_code = (long)col_int(r, row, 6);
+	n->created_at = col_time(r, row, 8);
+	n->last_attempt_at = col_time(r, row, 9);
+	n->next_attempt_at = col_time(r, row, 10);
+	n->delivered_at = col_time(r, row, 11);
+	if (!col_opt(r, row, 1, &n->channel) || !col_opt(r, row, 2, &n->event) ||
+	    !col_opt(r, row, 3, &n->subject) || !col_opt(r, row, 7, &n->last_error))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int read_attempt(const PGresult *r, int row, void *p, struct kx_err *err)
+{
+	struct kx_notification_attempt *a = p;
+	memset(a, 0, sizeof(*a));
+	a->number = (int)col_int(r, row, 0);
+	a->at = col_int(r, row, 1);
+	a->took = col_int(r, row, 2);
+	a->code = (long)col_int(r, row, 3);
+	if (!col_opt(r, row, 4, &a->error))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int pg_notification_insert(void *p, const struct kx_notification *n, struct kx_err *err)
+{
+	static const char sql[] = "INSERT INTO notifications (" NOTIFICATION_COLS ") VALUES ($1, "
+				  "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+	struct params pa = {0};
+
+	p_text(&pa, n->id);
+	p_text(&pa, n->channel);
+	p_text(&pa, n->event);
+	p_text(&pa, n->subject);
+	p_int(&pa, n->status);
+	p_int(&pa, n->attempts);
+	p_int(&pa, n->last_code);
+	p_text(&pa, n->last_error);
+	p_time(&pa, n->created_at);
+	p_time(&pa, n->last_attempt_at);
+	p_time(&pa, n->next_attempt_at);
+	p_time(&pa, n->delivered_at);
+	return run_cmd(p, sql, &pa, err);
+}
+
+static int pg_notification_attempt(void *p, const struct kx_notification *n,
+				   const struct kx_notification_attempt *a, struct kx_err *err)
+{
+	/* One statement: the attempt is inserted only if the row was updated,
+	 * so no rows means no such notification. delivered_at only changes
+	 * when the attempt delivered it ($7 NULL otherwise). */
+	static const char sql[] =
+		"WITH u AS (UPDATE notifications SET status=$1, attempts=$2, last_code=$3, "
+		"last_error=$4, last_attempt_at=$5, next_attempt_at=$6, "
+		"delivered_at=coalesce($7, delivered_at) WHERE id=$8 RETURNING id) "
+		"INSERT INTO notification_attempts (notification, number, at, took, code, error) "
+		"SELECT id, $9::integer, $10::bigint, $11::bigint, $12::bigint, $13::text FROM u";
+	struct params pa = {0};
+	int64_t rows = 0;
+	int rc;
+
+	p_int(&pa, n->status);
+	p_int(&pa, n->attempts);
+	p_int(&pa, n->last_code);
+	p_text(&pa, n->last_error);
+	p_time(&pa, n->last_attempt_at);
+	p_time(&pa, n->next_attempt_at);
+	p_time(&pa, n->status == KX_NTF_DELIVERED ? n->delivered_at : KX_TIME_UNSET);
+	p_text(&pa, n->id);
+	p_int(&pa, a->number);
+	p_int(&pa, a->at);
+	p_int(&pa, a->took);
+	p_int(&pa, a->code);
+	p_text(&pa, a->error);
+	if ((rc = run_count(p, sql, &pa, &rows, err)))
+		return rc;
+	if (rows != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "notification '%.32s' not found", n->id);
+	return 0;
+}
+
+static int pg_notification_get(void *p, const char *id, struct kx_notification *out,
+			       struct kx_notification_attempts *attempts, struct kx_err *err)
+{
+	static const char sql[] = "SELECT " NOTIFICATION_COLS " FROM notifications WHERE id = $1";
+	static const char sql_attempts[] = "SELECT number, at, took, code, error "
+					   "FROM notification_attempts WHERE notification = $1 "
+					   "ORDER BY number";
+	struct params pa = {0};
+	char what[64];
+	int rc;
+
+	p_text(&pa, id);
+	snprintf(what, sizeof(what), "notification '%.32s'", id);
+	kx_notification_init(out);
+	if ((rc = read_one(p, sql, &pa, out, read_notification, what, err))) {
+		kx_notification_release(out);
+		return rc;
+	}
+	if (!attempts)
+		return 0;
+	attempts->v = NULL;
+	attempts->n = 0;
+	if ((rc = read_list(p, sql_attempts, &pa, &attempts->v, &attempts->n,
+			    sizeof(*attempts->v), read_attempt, err))) {
+		kx_notification_attempts_release(attempts);
+		kx_notification_release(out);
+	}
+	return rc;
+}
+
+static int pg_notification_list(void *p, const struct kx_notification_filter *f,
+				struct kx_notifications *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct built b = {0};
+	struct kx_buf sql;
+	PGresult *res = NULL;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	rc = kx_buf_adds(&sql, "SELECT " NOTIFICATION_COLS " FROM notifications WHERE true");
+	if (f->channel) {
+		b.v[b.n++] = f->channel;
+		rc |= kx_buf_addf(&sql, " AND channel = $%d", b.n);
+	}
+	if (f->status >= 0) {
+		b_int(&b, f->status);
+		rc |= kx_buf_addf(&sql, " AND status = $%d", b.n);
+	}
+	if (f->subject) {
+		b.v[b.n++] = f->subject;
+		rc |= kx_buf_addf(&sql, " AND subject = $%d", b.n);
+	}
+	b_int(&b, f->limit > 0 ? f->limit : 100);
+	/* seq orders rows of the same millisecond by insertion. */
+	if (rc || kx_buf_addf(&sql, " ORDER BY created_at DESC, seq DESC LIMIT $%d", b.n)) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = run_built(t, &sql, &b, &res, err)))
+		goto out;
+	if ((rc = read_rows(res, &out->v, &out->n, sizeof(*out->v), read_notification, err)))
+		kx_notifications_release(out);
+out:
+	PQclear(res);
+	kx_buf_release(&sql);
+	return rc;
+}
+
 /* ---- jobs ---- */
 
 static int pg_job_enqueue(void *p, const char *kind, const char *payload, kx_ms run_at,
@@ -2740,4 +3750,36 @@ const struct kx_store_backend kx_store_postgres = {
 	.approval_pending_by_key = pg_approval_pending_by_key,
 	.approval_update = pg_approval_update,
 	.approval_list = pg_approval_list,
+	.service_put = pg_service_put,
+	.service_get = pg_service_get,
+	.service_list = pg_service_list,
+	.integration_insert = pg_integration_insert,
+	.integration_get = pg_integration_get,
+	.integration_by_hash = pg_integration_by_hash,
+	.integration_list = pg_integration_list,
+	.integration_revoke = pg_integration_revoke,
+	.alert_firing_by_key = pg_alert_firing_by_key,
+	.alert_insert = pg_alert_insert,
+	.alert_update = pg_alert_update,
+	.alert_get = pg_alert_get,
+	.alert_list = pg_alert_list,
+	.alert_count_firing = pg_alert_count_firing,
+	.alert_expired = pg_alert_expired,
+	.change_insert = pg_change_insert,
+	.change_list = pg_change_list,
+	.heartbeat_insert = pg_heartbeat_insert,
+	.heartbeat_get = pg_heartbeat_get,
+	.heartbeat_by_hash = pg_heartbeat_by_hash,
+	.heartbeat_update = pg_heartbeat_update,
+	.heartbeat_delete = pg_heartbeat_delete,
+	.heartbeat_list = pg_heartbeat_list,
+	.heartbeat_due = pg_heartbeat_due,
+	.silence_insert = pg_silence_insert,
+	.silence_get = pg_silence_get,
+	.silence_update = pg_silence_update,
+	.silence_list = pg_silence_list,
+	.notification_insert = pg_notification_insert,
+	.notification_attempt = pg_notification_attempt,
+	.notification_get = pg_notification_get,
+	.notification_list = pg_notification_list,
 };

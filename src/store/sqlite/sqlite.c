@@ -18,6 +18,7 @@
 #include "lib/time.h"
 
 #include <assert.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sqlite3.h>
@@ -28,7 +29,7 @@
 #define NREADERS 4
 #define BATCH_RING 64
 #define MAX_SUBSCRIBERS 16
-#define STMT_CACHE 128
+#define STMT_CACHE 192
 
 struct conn {
 	sqlite3 *db;
@@ -2219,6 +2220,932 @@ static int sq_audit_recipients(void *p, const struct kx_audit_filter *f,
 			    f, out, err);
 }
 
+/* ---- detection: services, integrations, alerts, change events,
+ * heartbeats, silences, the delivery log (core/alert.h, core/notify.h) ---- */
+
+/* Steps st to the end, reading each row with `read` into a new element of
+ * elem bytes of the array whose pointer is at vp (*n elements so far). An
+ * element counts in *n once `read` has started on it (`read` initialises
+ * it first), so on failure the caller releases the whole list. */
+static int read_rows(struct tx *t, sqlite3_stmt *st, void *vp, size_t *n, size_t elem,
+		     int (*read)(sqlite3_stmt *, void *, struct kx_err *), struct kx_err *err)
+{
+	size_t cap = 0;
+	char *v;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (kx_array_grow(vp, &cap, *n + 1, elem)) {
+			rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(&v, vp, sizeof(v));
+		(*n)++;
+		if ((rc = read(st, v + (*n - 1) * elem, err)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : db_error(t->c->db, rc, err);
+out:
+	done(st);
+	return rc;
+}
+
+/* Steps st, expected to give one row or none (KX_ENOTFOUND "WHAT not
+ * found"); the row is read into out with `read`. The caller initialises
+ * out before and releases it on failure. */
+static int read_one(struct tx *t, sqlite3_stmt *st, void *out,
+		    int (*read)(sqlite3_stmt *, void *, struct kx_err *), const char *what,
+		    struct kx_err *err)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rc = read(st, out, err);
+		done(st);
+		return rc;
+	}
+	done(st);
+	if (rc == SQLITE_DONE)
+		return kx_err_set(err, KX_ENOTFOUND, "%s not found", what);
+	return db_error(t->c->db, rc, err);
+}
+
+/* A hash column into out; one of the wrong size (only a hand-edited row
+ * has one) leaves out zero, which matches no key. */
+static void col_hash(sqlite3_stmt *st, int i, uint8_t out[KX_HASH_LEN])
+{
+	const void *h = sqlite3_column_blob(st, i);
+	if (h && sqlite3_column_bytes(st, i) == KX_HASH_LEN)
+		memcpy(out, h, KX_HASH_LEN);
+	else
+		memset(out, 0, KX_HASH_LEN);
+}
+
+/* Alert labels from their stored JSON (kx_audit_labels_json's form) into
+ * the empty ls. They follow Prometheus' rules (core/alert.h), which
+ * kx_audit_labels_parse's Klaxon rules would refuse, so each is set with
+ * kx_alert_label_set. */
+static int alert_labels_parse(const char *text, struct kx_labels *ls, struct kx_err *err)
+{
+	json_t *j, *v;
+	const char *k;
+	int rc = 0;
+
+	if (!text) /* a NOT NULL column: only an allocation failure gives NULL */
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return kx_err_set(err, KX_ESTORE,
+				  "database error: stored alert labels are not a JSON object");
+	}
+	json_object_foreach(j, k, v) {
+		if (!json_is_string(v)) {
+			rc = kx_err_set(err, KX_ESTORE,
+					"database error: stored alert label '%.64s' is not a string",
+					k);
+			break;
+		}
+		if ((rc = kx_alert_label_set(ls, k, json_string_value(v), err)))
+			break;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* Services */
+
+#define SERVICE_COLS "name, description, labels, from_config, created_at"
+
+static int read_service(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_service *s = p;
+	const char *labels = (const char *)sqlite3_column_text(st, 2);
+	kx_service_init(s);
+	s->from_config = sqlite3_column_int(st, 3) != 0;
+	s->created_at = col_time(st, 4);
+	if (!labels || !col_opt(st, 0, &s->name) || !col_opt(st, 1, &s->description))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return kx_audit_labels_parse(labels, &s->labels, err);
+}
+
+static int sq_service_put(void *p, const struct kx_service *s, bool *created,
+			  struct kx_err *err)
+{
+	struct tx *t = p;
+	struct kx_buf labels;
+	int rc = 0;
+	STMT(ins, "INSERT INTO services (" SERVICE_COLS ") VALUES (?,?,?,?,?) "
+		  "ON CONFLICT (name) DO NOTHING");
+	STMT(upd, "UPDATE services SET description=?2, labels=?3, from_config=?4 WHERE name=?1");
+	kx_buf_init(&labels, 64 * 1024);
+	if (kx_audit_labels_json(&s->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	/* The writer lock is held for the whole transaction: nobody can
+	 * delete the row between the two statements (as in cap_put). */
+	for (int k = 0; k < 2; k++) {
+		sqlite3_stmt *st = k ? upd : ins;
+		bind_text(st, 1, s->name);
+		bind_text(st, 2, s->description);
+		sqlite3_bind_text(st, 3, kx_buf_str(&labels), (int)labels.len, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, s->from_config);
+		if (!k)
+			bind_time(st, 5, s->created_at);
+		if ((rc = step_done(t, st, err)))
+			break;
+		if (sqlite3_changes(t->c->db) == 1) {
+			if (created)
+				*created = k == 0;
+			break;
+		}
+		if (k)
+			rc = kx_err_set(err, KX_ESTORE,
+					"database error: service '%.64s' was neither added nor "
+					"replaced",
+					s->name);
+	}
+	kx_buf_release(&labels);
+	return rc;
+}
+
+static int sq_service_get(void *p, const char *name, struct kx_service *out,
+			  struct kx_err *err)
+{
+	struct tx *t = p;
+	char what[96];
+	int rc;
+	STMT(st, "SELECT " SERVICE_COLS " FROM services WHERE name = ?");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	snprintf(what, sizeof(what), "service '%.64s'", name);
+	kx_service_init(out);
+	if ((rc = read_one(t, st, out, read_service, what, err)))
+		kx_service_release(out);
+	return rc;
+}
+
+static int sq_service_list(void *p, struct kx_services *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " SERVICE_COLS " FROM services ORDER BY name");
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = read_rows(t, st, &out->v, &out->n, sizeof(*out->v), read_service, err)))
+		kx_services_release(out);
+	return rc;
+}
+
+/* Integrations */
+
+#define INTEGRATION_COLS "id, hash, service, source, name, created_by, created_at, revoked_at"
+
+static int read_integration(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_integration *i = p;
+	kx_integration_init(i);
+	snprintf(i->id, sizeof(i->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	col_hash(st, 1, i->hash);
+	i->source = (enum kx_alert_source)sqlite3_column_int(st, 3);
+	i->created_at = col_time(st, 6);
+	i->revoked_at = col_time(st, 7);
+	if (!col_opt(st, 2, &i->service) || !col_opt(st, 4, &i->name) ||
+	    !col_opt(st, 5, &i->created_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int sq_integration_insert(void *p, const struct kx_integration *i, struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "INSERT INTO integrations (" INTEGRATION_COLS ") VALUES (?,?,?,?,?,?,?,?)");
+	sqlite3_bind_text(st, 1, i->id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, i->hash, KX_HASH_LEN, SQLITE_STATIC);
+	bind_text(st, 3, i->service);
+	sqlite3_bind_int(st, 4, (int)i->source);
+	bind_text(st, 5, i->name);
+	bind_text(st, 6, i->created_by);
+	bind_time(st, 7, i->created_at);
+	bind_time(st, 8, i->revoked_at);
+	return step_done(t, st, err);
+}
+
+static int sq_integration_get(void *p, const char *id, struct kx_integration *out,
+			      struct kx_err *err)
+{
+	struct tx *t = p;
+	char what[96];
+	int rc;
+	STMT(st, "SELECT " INTEGRATION_COLS " FROM integrations WHERE id = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	snprintf(what, sizeof(what), "integration '%.64s'", id);
+	kx_integration_init(out);
+	if ((rc = read_one(t, st, out, read_integration, what, err)))
+		kx_integration_release(out);
+	return rc;
+}
+
+static int sq_integration_by_hash(void *p, const uint8_t hash[KX_HASH_LEN],
+				  struct kx_integration *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " INTEGRATION_COLS " FROM integrations WHERE hash = ?");
+	sqlite3_bind_blob(st, 1, hash, KX_HASH_LEN, SQLITE_STATIC);
+	kx_integration_init(out);
+	if ((rc = read_one(t, st, out, read_integration, "integration key", err)))
+		kx_integration_release(out);
+	return rc;
+}
+
+static int sq_integration_list(void *p, const char *service, struct kx_integrations *out,
+			       struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(sa, "SELECT " INTEGRATION_COLS " FROM integrations ORDER BY created_at, id");
+	STMT(ss, "SELECT " INTEGRATION_COLS " FROM integrations WHERE service = ? "
+		 "ORDER BY created_at, id");
+	out->v = NULL;
+	out->n = 0;
+	if (service)
+		sqlite3_bind_text(ss, 1, service, -1, SQLITE_STATIC);
+	if ((rc = read_rows(t, service ? ss : sa, &out->v, &out->n, sizeof(*out->v),
+			    read_integration, err)))
+		kx_integrations_release(out);
+	return rc;
+}
+
+static int sq_integration_revoke(void *p, const char *id, kx_ms at, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "UPDATE integrations SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+	sqlite3_bind_int64(st, 1, at);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1) {
+		struct kx_integration i;
+		if ((rc = sq_integration_get(t, id, &i, err)))
+			return rc; /* KX_ENOTFOUND for a key that never was */
+		kx_integration_release(&i);
+		return kx_err_set(err, KX_ECONFLICT, "integration '%.64s' is already revoked", id);
+	}
+	return 0;
+}
+
+/* Alerts */
+
+/* What alert_update rewrites (all but id, service, dedup_key, source and
+ * first_seen), in the order bind_alert binds them. */
+#define ALERT_MUTABLE                                                                          \
+	"status, level, summary, source_host, component, grp, class, labels, details, "       \
+	"severity, route, incident, silenced_by, noise, count, starts_at, last_seen, "        \
+	"ends_at, acked_at, acked_by, resolved_at, resolved_by"
+#define ALERT_COLS "id, service, dedup_key, source, first_seen, " ALERT_MUTABLE
+
+/* Binds the ALERT_MUTABLE columns at 1..22 (shared by insert and update);
+ * labels is their JSON text. */
+static void bind_alert(sqlite3_stmt *st, const struct kx_alert *a, const struct kx_buf *labels)
+{
+	sqlite3_bind_int(st, 1, (int)a->status);
+	sqlite3_bind_int(st, 2, (int)a->level);
+	bind_text(st, 3, a->summary);
+	bind_text(st, 4, a->source_host);
+	bind_text(st, 5, a->component);
+	bind_text(st, 6, a->group);
+	bind_text(st, 7, a->class);
+	sqlite3_bind_text(st, 8, kx_buf_str(labels), (int)labels->len, SQLITE_STATIC);
+	bind_text(st, 9, a->details ? a->details : "{}"); /* never NULL once stored */
+	bind_text(st, 10, a->severity);
+	bind_text(st, 11, a->route);
+	bind_text(st, 12, a->incident);
+	bind_text(st, 13, a->silenced_by);
+	sqlite3_bind_int(st, 14, a->noise);
+	sqlite3_bind_int64(st, 15, a->count);
+	bind_time(st, 16, a->starts_at);
+	bind_time(st, 17, a->last_seen);
+	bind_time(st, 18, a->ends_at);
+	bind_time(st, 19, a->acked_at);
+	bind_text(st, 20, a->acked_by);
+	bind_time(st, 21, a->resolved_at);
+	bind_text(st, 22, a->resolved_by);
+}
+
+/* Reads a row of ALERT_COLS into p, a struct kx_alert (initialised here). */
+static int read_alert(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_alert *a = p;
+	kx_alert_init(a);
+	a->id = sqlite3_column_int64(st, 0);
+	a->source = (enum kx_alert_source)sqlite3_column_int(st, 3);
+	a->first_seen = col_time(st, 4);
+	a->status = (enum kx_alert_status)sqlite3_column_int(st, 5);
+	a->level = (enum kx_alert_level)sqlite3_column_int(st, 6);
+	a->noise = sqlite3_column_int(st, 18) != 0;
+	a->count = sqlite3_column_int64(st, 19);
+	a->starts_at = col_time(st, 20);
+	a->last_seen = col_time(st, 21);
+	a->ends_at = col_time(st, 22);
+	a->acked_at = col_time(st, 23);
+	a->resolved_at = col_time(st, 25);
+	if (!col_opt(st, 1, &a->service) || !col_opt(st, 2, &a->dedup_key) ||
+	    !col_opt(st, 7, &a->summary) || !col_opt(st, 8, &a->source_host) ||
+	    !col_opt(st, 9, &a->component) || !col_opt(st, 10, &a->group) ||
+	    !col_opt(st, 11, &a->class) || !col_opt(st, 13, &a->details) ||
+	    !col_opt(st, 14, &a->severity) || !col_opt(st, 15, &a->route) ||
+	    !col_opt(st, 16, &a->incident) || !col_opt(st, 17, &a->silenced_by) ||
+	    !col_opt(st, 24, &a->acked_by) || !col_opt(st, 26, &a->resolved_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return alert_labels_parse((const char *)sqlite3_column_text(st, 12), &a->labels, err);
+}
+
+static int sq_alert_firing_by_key(void *p, const char *service, const char *dedup_key,
+				  struct kx_alert *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	/* status = 0 written out, so that SQLite picks the partial index. */
+	STMT(st, "SELECT " ALERT_COLS " FROM alerts WHERE service = ? AND dedup_key = ? "
+		 "AND status = 0");
+	sqlite3_bind_text(st, 1, service, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, dedup_key, -1, SQLITE_STATIC);
+	kx_alert_init(out);
+	if ((rc = read_one(t, st, out, read_alert, "firing alert for that key", err)))
+		kx_alert_release(out);
+	return rc;
+}
+
+static int sq_alert_insert(void *p, struct kx_alert *a, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct kx_buf labels;
+	int rc;
+	STMT(st, "INSERT INTO alerts (" ALERT_MUTABLE ", service, dedup_key, source, first_seen) "
+		 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
+	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	bind_alert(st, a, &labels);
+	bind_text(st, 23, a->service);
+	bind_text(st, 24, a->dedup_key);
+	sqlite3_bind_int(st, 25, (int)a->source);
+	bind_time(st, 26, a->first_seen);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		a->id = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	done(st);
+	kx_buf_release(&labels);
+	return rc == SQLITE_DONE ? 0 : db_error(t->c->db, rc, err);
+}
+
+static int sq_alert_update(void *p, const struct kx_alert *a, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct kx_buf labels;
+	int rc;
+	STMT(st, "UPDATE alerts SET status=?1, level=?2, summary=?3, source_host=?4, "
+		 "component=?5, grp=?6, class=?7, labels=?8, details=?9, severity=?10, route=?11, "
+		 "incident=?12, silenced_by=?13, noise=?14, count=?15, starts_at=?16, "
+		 "last_seen=?17, ends_at=?18, acked_at=?19, acked_by=?20, resolved_at=?21, "
+		 "resolved_by=?22 WHERE id=?23");
+	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	bind_alert(st, a, &labels);
+	sqlite3_bind_int64(st, 23, a->id);
+	rc = step_done(t, st, err);
+	kx_buf_release(&labels);
+	if (rc)
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "alert %lld not found", (long long)a->id);
+	return 0;
+}
+
+static int sq_alert_get(void *p, int64_t id, struct kx_alert *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	char what[48];
+	int rc;
+	STMT(st, "SELECT " ALERT_COLS " FROM alerts WHERE id = ?");
+	sqlite3_bind_int64(st, 1, id);
+	snprintf(what, sizeof(what), "alert %lld", (long long)id);
+	kx_alert_init(out);
+	if ((rc = read_one(t, st, out, read_alert, what, err)))
+		kx_alert_release(out);
+	return rc;
+}
+
+static int sq_alert_list(void *p, const struct kx_alert_filter *f, struct kx_alerts *out,
+			 struct kx_err *err)
+{
+	struct tx *t = p;
+	struct bindv b[5];
+	struct kx_buf sql;
+	sqlite3_stmt *st = NULL;
+	int nb = 0, rc;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	rc = kx_buf_adds(&sql, "SELECT " ALERT_COLS " FROM alerts WHERE 1=1");
+	if (f->service) {
+		rc |= kx_buf_adds(&sql, " AND service = ?");
+		b[nb++] = (struct bindv){f->service, 0};
+	}
+	if (f->status >= 0) {
+		rc |= kx_buf_adds(&sql, " AND status = ?");
+		b[nb++] = (struct bindv){NULL, f->status};
+	}
+	if (f->incident) {
+		rc |= kx_buf_adds(&sql, " AND incident = ?");
+		b[nb++] = (struct bindv){f->incident, 0};
+	}
+	if (f->since != KX_TIME_UNSET) {
+		rc |= kx_buf_adds(&sql, " AND last_seen >= ?");
+		b[nb++] = (struct bindv){NULL, f->since};
+	}
+	if (f->before_id > 0) {
+		rc |= kx_buf_adds(&sql, " AND id < ?");
+		b[nb++] = (struct bindv){NULL, f->before_id};
+	}
+	if (rc || kx_buf_adds(&sql, " ORDER BY id DESC LIMIT ?")) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = prepare_built(t, &sql, b, nb, f->limit, &st, err)))
+		goto out;
+	if ((rc = read_rows(t, st, &out->v, &out->n, sizeof(*out->v), read_alert, err)))
+		kx_alerts_release(out);
+out:
+	sqlite3_finalize(st);
+	kx_buf_release(&sql);
+	return rc;
+}
+
+static int sq_alert_count_firing(void *p, const char *incident, int64_t *n, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT count(*) FROM alerts WHERE incident = ? AND status = 0");
+	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	done(st);
+	return rc == SQLITE_ROW ? 0 : db_error(t->c->db, rc, err);
+}
+
+static int sq_alert_expired(void *p, kx_ms now, int limit, struct kx_alerts *out,
+			    struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " ALERT_COLS " FROM alerts WHERE status = 0 AND ends_at IS NOT NULL "
+		 "AND ends_at <= ? ORDER BY ends_at, id LIMIT ?");
+	out->v = NULL;
+	out->n = 0;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
+	if ((rc = read_rows(t, st, &out->v, &out->n, sizeof(*out->v), read_alert, err)))
+		kx_alerts_release(out);
+	return rc;
+}
+
+/* Change events */
+
+#define CHANGE_COLS "id, service, summary, source_host, details, at, received_at"
+
+static int read_change(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_change_event *c = p;
+	kx_change_event_init(c);
+	c->id = sqlite3_column_int64(st, 0);
+	c->at = col_time(st, 5);
+	c->received_at = col_time(st, 6);
+	if (!col_opt(st, 1, &c->service) || !col_opt(st, 2, &c->summary) ||
+	    !col_opt(st, 3, &c->source_host) || !col_opt(st, 4, &c->details))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int sq_change_insert(void *p, struct kx_change_event *c, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "INSERT INTO change_events (service, summary, source_host, details, at, "
+		 "received_at) VALUES (?,?,?,?,?,?) RETURNING id");
+	bind_text(st, 1, c->service);
+	bind_text(st, 2, c->summary);
+	bind_text(st, 3, c->source_host);
+	bind_text(st, 4, c->details);
+	bind_time(st, 5, c->at);
+	bind_time(st, 6, c->received_at);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		c->id = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	done(st);
+	return rc == SQLITE_DONE ? 0 : db_error(t->c->db, rc, err);
+}
+
+static int sq_change_list(void *p, const char *service, int limit, struct kx_change_events *out,
+			  struct kx_err *err)
+{
+	struct tx *t = p;
+	sqlite3_stmt *st;
+	int rc;
+	STMT(sa, "SELECT " CHANGE_COLS " FROM change_events ORDER BY at DESC, id DESC LIMIT ?1");
+	STMT(ss, "SELECT " CHANGE_COLS " FROM change_events WHERE service = ?2 "
+		 "ORDER BY at DESC, id DESC LIMIT ?1");
+	st = service ? ss : sa;
+	out->v = NULL;
+	out->n = 0;
+	sqlite3_bind_int(st, 1, limit > 0 ? limit : 100);
+	if (service)
+		sqlite3_bind_text(st, 2, service, -1, SQLITE_STATIC);
+	if ((rc = read_rows(t, st, &out->v, &out->n, sizeof(*out->v), read_change, err)))
+		kx_change_events_release(out);
+	return rc;
+}
+
+/* Heartbeats */
+
+#define HEARTBEAT_COLS                                                                         \
+	"name, service, hash, interval_ms, grace_ms, level, state, last_ping, due_at, "        \
+	"created_by, created_at"
+
+static int read_heartbeat(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_heartbeat *h = p;
+	kx_heartbeat_init(h);
+	col_hash(st, 2, h->hash);
+	h->interval = sqlite3_column_int64(st, 3);
+	h->grace = sqlite3_column_int64(st, 4);
+	h->level = (enum kx_alert_level)sqlite3_column_int(st, 5);
+	h->state = (enum kx_heartbeat_state)sqlite3_column_int(st, 6);
+	h->last_ping = col_time(st, 7);
+	h->due_at = col_time(st, 8);
+	h->created_at = col_time(st, 10);
+	if (!col_opt(st, 0, &h->name) || !col_opt(st, 1, &h->service) ||
+	    !col_opt(st, 9, &h->created_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int sq_heartbeat_insert(void *p, const struct kx_heartbeat *h, struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "INSERT INTO heartbeats (" HEARTBEAT_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+	bind_text(st, 1, h->name);
+	bind_text(st, 2, h->service);
+	sqlite3_bind_blob(st, 3, h->hash, KX_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, h->interval);
+	sqlite3_bind_int64(st, 5, h->grace);
+	sqlite3_bind_int(st, 6, (int)h->level);
+	sqlite3_bind_int(st, 7, (int)h->state);
+	bind_time(st, 8, h->last_ping);
+	bind_time(st, 9, h->due_at);
+	bind_text(st, 10, h->created_by);
+	bind_time(st, 11, h->created_at);
+	return step_done(t, st, err);
+}
+
+static int sq_heartbeat_get(void *p, const char *name, struct kx_heartbeat *out,
+			    struct kx_err *err)
+{
+	struct tx *t = p;
+	char what[96];
+	int rc;
+	STMT(st, "SELECT " HEARTBEAT_COLS " FROM heartbeats WHERE name = ?");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	snprintf(what, sizeof(what), "heartbeat '%.64s'", name);
+	kx_heartbeat_init(out);
+	if ((rc = read_one(t, st, out, read_heartbeat, what, err)))
+		kx_heartbeat_release(out);
+	return rc;
+}
+
+static int sq_heartbeat_by_hash(void *p, const uint8_t hash[KX_HASH_LEN],
+				struct kx_heartbeat *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " HEARTBEAT_COLS " FROM heartbeats WHERE hash = ?");
+	sqlite3_bind_blob(st, 1, hash, KX_HASH_LEN, SQLITE_STATIC);
+	kx_heartbeat_init(out);
+	if ((rc = read_one(t, st, out, read_heartbeat, "heartbeat key", err)))
+		kx_heartbeat_release(out);
+	return rc;
+}
+
+static int sq_heartbeat_update(void *p, const struct kx_heartbeat *h, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "UPDATE heartbeats SET state=?, last_ping=?, due_at=? WHERE name=?");
+	sqlite3_bind_int(st, 1, (int)h->state);
+	bind_time(st, 2, h->last_ping);
+	bind_time(st, 3, h->due_at);
+	bind_text(st, 4, h->name);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "heartbeat '%.64s' not found", h->name);
+	return 0;
+}
+
+static int sq_heartbeat_delete(void *p, const char *name, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "DELETE FROM heartbeats WHERE name = ?");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "heartbeat '%.64s' not found", name);
+	return 0;
+}
+
+static int sq_heartbeat_list(void *p, struct kx_heartbeats *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "SELECT " HEARTBEAT_COLS " FROM heartbeats ORDER BY name");
+	out->v = NULL;
+	out->n = 0;
+	if ((rc = read_rows(t, st, &out->v, &out->n, sizeof(*out->v), read_heartbeat, err)))
+		kx_heartbeats_release(out);
+	return rc;
+}
+
+static int sq_heartbeat_due(void *p, kx_ms now, int limit, struct kx_heartbeats *out,
+			    struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	/* state <> 2 (down) written out, so that SQLite picks the partial
+	 * index. No lock is needed: the writer is one at a time. */
+	STMT(st, "SELECT " HEARTBEAT_COLS " FROM heartbeats WHERE state <> 2 AND due_at <= ? "
+		 "ORDER BY due_at, name LIMIT ?");
+	out->v = NULL;
+	out->n = 0;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : 100);
+	if ((rc = read_rows(t, st, &out->v, &out->n, sizeof(*out->v), read_heartbeat, err)))
+		kx_heartbeats_release(out);
+	return rc;
+}
+
+/* Silences */
+
+#define SILENCE_COLS                                                                           \
+	"id, kind, matchers, starts_at, ends_at, comment, created_by, created_at, expired_at"
+
+static int read_silence(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_silence *s = p;
+	kx_silence_init(s);
+	snprintf(s->id, sizeof(s->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	s->kind = (enum kx_silence_kind)sqlite3_column_int(st, 1);
+	s->starts_at = col_time(st, 3);
+	s->ends_at = col_time(st, 4);
+	s->created_at = col_time(st, 7);
+	s->expired_at = col_time(st, 8);
+	if (!col_opt(st, 2, &s->matchers) || !col_opt(st, 5, &s->comment) ||
+	    !col_opt(st, 6, &s->created_by))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int sq_silence_insert(void *p, const struct kx_silence *s, struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "INSERT INTO silences (" SILENCE_COLS ") VALUES (?,?,?,?,?,?,?,?,?)");
+	sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)s->kind);
+	bind_text(st, 3, s->matchers);
+	bind_time(st, 4, s->starts_at);
+	bind_time(st, 5, s->ends_at);
+	bind_text(st, 6, s->comment);
+	bind_text(st, 7, s->created_by);
+	bind_time(st, 8, s->created_at);
+	bind_time(st, 9, s->expired_at);
+	return step_done(t, st, err);
+}
+
+static int sq_silence_get(void *p, const char *id, struct kx_silence *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	char what[96];
+	int rc;
+	STMT(st, "SELECT " SILENCE_COLS " FROM silences WHERE id = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	snprintf(what, sizeof(what), "silence '%.64s'", id);
+	kx_silence_init(out);
+	if ((rc = read_one(t, st, out, read_silence, what, err)))
+		kx_silence_release(out);
+	return rc;
+}
+
+static int sq_silence_update(void *p, const struct kx_silence *s, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(st, "UPDATE silences SET ends_at=?, comment=?, expired_at=? WHERE id=?");
+	bind_time(st, 1, s->ends_at);
+	bind_text(st, 2, s->comment);
+	bind_time(st, 3, s->expired_at);
+	sqlite3_bind_text(st, 4, s->id, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, st, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "silence '%.64s' not found", s->id);
+	return 0;
+}
+
+static int sq_silence_list(void *p, bool active_only, kx_ms now, struct kx_silences *out,
+			   struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	STMT(sa, "SELECT " SILENCE_COLS " FROM silences ORDER BY created_at DESC, id DESC");
+	/* In force: kx_silence_active in SQL. */
+	STMT(sn, "SELECT " SILENCE_COLS " FROM silences WHERE expired_at IS NULL "
+		 "AND starts_at <= ?1 AND ?1 < ends_at ORDER BY created_at DESC, id DESC");
+	out->v = NULL;
+	out->n = 0;
+	if (active_only)
+		sqlite3_bind_int64(sn, 1, now);
+	if ((rc = read_rows(t, active_only ? sn : sa, &out->v, &out->n, sizeof(*out->v),
+			    read_silence, err)))
+		kx_silences_release(out);
+	return rc;
+}
+
+/* The delivery log */
+
+#define NOTIFICATION_COLS                                                                      \
+	"id, channel, event, subject, status, attempts, last_code, last_error, created_at, "   \
+	"last_attempt_at, next_attempt_at, delivered_at"
+
+static int read_notification(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_notification *n = p;
+	kx_notification_init(n);
+	snprintf(n->id, sizeof(n->id), "%s", (const char *)sqlite3_column_text(st, 0));
+	n->status = (enum kx_notification_status)sqlite3_column_int(st, 4);
+	n->attempts = sqlite3_column_int(st, 5);
+	n->last_code = (long)sqlite3_column_int64(st, 6);
+	n->created_at = col_time(st, 8);
+	n->last_attempt_at = col_time(st, 9);
+	n->next_attempt_at = col_time(st, 10);
+	n->delivered_at = col_time(st, 11);
+	if (!col_opt(st, 1, &n->channel) || !col_opt(st, 2, &n->event) ||
+	    !col_opt(st, 3, &n->subject) || !col_opt(st, 7, &n->last_error))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int read_attempt(sqlite3_stmt *st, void *p, struct kx_err *err)
+{
+	struct kx_notification_attempt *a = p;
+	memset(a, 0, sizeof(*a));
+	a->number = sqlite3_column_int(st, 0);
+	a->at = sqlite3_column_int64(st, 1);
+	a->took = sqlite3_column_int64(st, 2);
+	a->code = (long)sqlite3_column_int64(st, 3);
+	if (!col_opt(st, 4, &a->error))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int sq_notification_insert(void *p, const struct kx_notification *n, struct kx_err *err)
+{
+	struct tx *t = p;
+	STMT(st, "INSERT INTO notifications (" NOTIFICATION_COLS ") "
+		 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_bind_text(st, 1, n->id, -1, SQLITE_STATIC);
+	bind_text(st, 2, n->channel);
+	bind_text(st, 3, n->event);
+	bind_text(st, 4, n->subject);
+	sqlite3_bind_int(st, 5, (int)n->status);
+	sqlite3_bind_int(st, 6, n->attempts);
+	sqlite3_bind_int64(st, 7, n->last_code);
+	bind_text(st, 8, n->last_error);
+	bind_time(st, 9, n->created_at);
+	bind_time(st, 10, n->last_attempt_at);
+	bind_time(st, 11, n->next_attempt_at);
+	bind_time(st, 12, n->delivered_at);
+	return step_done(t, st, err);
+}
+
+static int sq_notification_attempt(void *p, const struct kx_notification *n,
+				   const struct kx_notification_attempt *a, struct kx_err *err)
+{
+	struct tx *t = p;
+	int rc;
+	/* delivered_at only changes when the attempt delivered it (?7 NULL
+	 * otherwise). */
+	STMT(upd, "UPDATE notifications SET status=?1, attempts=?2, last_code=?3, last_error=?4, "
+		  "last_attempt_at=?5, next_attempt_at=?6, delivered_at=coalesce(?7, delivered_at) "
+		  "WHERE id=?8");
+	STMT(ins, "INSERT INTO notification_attempts (notification, number, at, took, code, "
+		  "error) VALUES (?,?,?,?,?,?)");
+	sqlite3_bind_int(upd, 1, (int)n->status);
+	sqlite3_bind_int(upd, 2, n->attempts);
+	sqlite3_bind_int64(upd, 3, n->last_code);
+	bind_text(upd, 4, n->last_error);
+	bind_time(upd, 5, n->last_attempt_at);
+	bind_time(upd, 6, n->next_attempt_at);
+	bind_time(upd, 7, n->status == KX_NTF_DELIVERED ? n->delivered_at : KX_TIME_UNSET);
+	sqlite3_bind_text(upd, 8, n->id, -1, SQLITE_STATIC);
+	if ((rc = step_done(t, upd, err)))
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "notification '%.32s' not found", n->id);
+	sqlite3_bind_text(ins, 1, n->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(ins, 2, a->number);
+	sqlite3_bind_int64(ins, 3, a->at);
+	sqlite3_bind_int64(ins, 4, a->took);
+	sqlite3_bind_int64(ins, 5, a->code);
+	bind_text(ins, 6, a->error);
+	return step_done(t, ins, err);
+}
+
+static int sq_notification_get(void *p, const char *id, struct kx_notification *out,
+			       struct kx_notification_attempts *attempts, struct kx_err *err)
+{
+	struct tx *t = p;
+	char what[64];
+	int rc;
+	STMT(st, "SELECT " NOTIFICATION_COLS " FROM notifications WHERE id = ?");
+	STMT(sa, "SELECT number, at, took, code, error FROM notification_attempts "
+		 "WHERE notification = ? ORDER BY number");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	snprintf(what, sizeof(what), "notification '%.32s'", id);
+	kx_notification_init(out);
+	if ((rc = read_one(t, st, out, read_notification, what, err))) {
+		kx_notification_release(out);
+		return rc;
+	}
+	if (!attempts)
+		return 0;
+	attempts->v = NULL;
+	attempts->n = 0;
+	sqlite3_bind_text(sa, 1, id, -1, SQLITE_STATIC);
+	if ((rc = read_rows(t, sa, &attempts->v, &attempts->n, sizeof(*attempts->v), read_attempt,
+			    err))) {
+		kx_notification_attempts_release(attempts);
+		kx_notification_release(out);
+	}
+	return rc;
+}
+
+static int sq_notification_list(void *p, const struct kx_notification_filter *f,
+				struct kx_notifications *out, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct bindv b[3];
+	struct kx_buf sql;
+	sqlite3_stmt *st = NULL;
+	int nb = 0, rc;
+
+	out->v = NULL;
+	out->n = 0;
+	kx_buf_init(&sql, 64 * 1024);
+	rc = kx_buf_adds(&sql, "SELECT " NOTIFICATION_COLS " FROM notifications WHERE 1=1");
+	if (f->channel) {
+		rc |= kx_buf_adds(&sql, " AND channel = ?");
+		b[nb++] = (struct bindv){f->channel, 0};
+	}
+	if (f->status >= 0) {
+		rc |= kx_buf_adds(&sql, " AND status = ?");
+		b[nb++] = (struct bindv){NULL, f->status};
+	}
+	if (f->subject) {
+		rc |= kx_buf_adds(&sql, " AND subject = ?");
+		b[nb++] = (struct bindv){f->subject, 0};
+	}
+	/* The rowid orders rows of the same millisecond by insertion. */
+	if (rc || kx_buf_adds(&sql, " ORDER BY created_at DESC, rowid DESC LIMIT ?")) {
+		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = prepare_built(t, &sql, b, nb, f->limit, &st, err)))
+		goto out;
+	if ((rc = read_rows(t, st, &out->v, &out->n, sizeof(*out->v), read_notification, err)))
+		kx_notifications_release(out);
+out:
+	sqlite3_finalize(st);
+	kx_buf_release(&sql);
+	return rc;
+}
+
 /* ---- change feed ---- */
 
 static int sq_notify(void *p, const char *topic, const char *payload, struct kx_err *err)
@@ -2298,4 +3225,36 @@ const struct kx_store_backend kx_store_sqlite = {
 	.approval_pending_by_key = sq_approval_pending_by_key,
 	.approval_update = sq_approval_update,
 	.approval_list = sq_approval_list,
+	.service_put = sq_service_put,
+	.service_get = sq_service_get,
+	.service_list = sq_service_list,
+	.integration_insert = sq_integration_insert,
+	.integration_get = sq_integration_get,
+	.integration_by_hash = sq_integration_by_hash,
+	.integration_list = sq_integration_list,
+	.integration_revoke = sq_integration_revoke,
+	.alert_firing_by_key = sq_alert_firing_by_key,
+	.alert_insert = sq_alert_insert,
+	.alert_update = sq_alert_update,
+	.alert_get = sq_alert_get,
+	.alert_list = sq_alert_list,
+	.alert_count_firing = sq_alert_count_firing,
+	.alert_expired = sq_alert_expired,
+	.change_insert = sq_change_insert,
+	.change_list = sq_change_list,
+	.heartbeat_insert = sq_heartbeat_insert,
+	.heartbeat_get = sq_heartbeat_get,
+	.heartbeat_by_hash = sq_heartbeat_by_hash,
+	.heartbeat_update = sq_heartbeat_update,
+	.heartbeat_delete = sq_heartbeat_delete,
+	.heartbeat_list = sq_heartbeat_list,
+	.heartbeat_due = sq_heartbeat_due,
+	.silence_insert = sq_silence_insert,
+	.silence_get = sq_silence_get,
+	.silence_update = sq_silence_update,
+	.silence_list = sq_silence_list,
+	.notification_insert = sq_notification_insert,
+	.notification_attempt = sq_notification_attempt,
+	.notification_get = sq_notification_get,
+	.notification_list = sq_notification_list,
 };
