@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "lib/secret.h"
 
 /* ---- matchers ------------------------------------------------------------ */
@@ -98,6 +99,46 @@ static int parse_value(const char *text, const char **pp, struct kx_buf *b, stru
 	return 0;
 }
 
+/* The regex is wrapped as ^(RE)$ to anchor it: a ')' that closes nothing
+ * would end the group early ("a)|(b" would match any text starting with
+ * a), so it is refused. Bracket expressions and escapes are skipped. */
+static bool parens_balanced(const char *re)
+{
+	int depth = 0;
+	for (const char *p = re; *p; p++) {
+		if (*p == '\\') {
+			if (!*++p)
+				break;
+		} else if (*p == '[') {
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']') {
+				if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+					char close = p[1];
+					p += 2;
+					while (*p && !(p[0] == close && p[1] == ']'))
+						p++;
+					if (*p)
+						p++;
+				}
+				if (*p)
+					p++;
+			}
+			if (!*p)
+				return false;
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')') {
+			if (--depth < 0)
+				return false;
+		}
+	}
+	return depth == 0;
+}
+
 static int matcher_cmp(const void *a, const void *b)
 {
 	const struct matcher *x = a, *y = b;
@@ -119,6 +160,9 @@ int kx_matchers_parse(const char *text, struct kx_matchers **out, struct kx_err 
 	*out = NULL;
 	if (text && strlen(text) > 16384)
 		return kx_err_set(err, KX_ETOOBIG, "matchers are longer than 16384 bytes");
+	/* error messages quote no input, so this keeps them clean text too */
+	if (text && kx_text_check(text, strlen(text), 0))
+		return kx_err_set(err, KX_EINVAL, "matchers hold control characters or invalid UTF-8");
 	if (!(m = calloc(1, sizeof(*m))))
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	text = p;
@@ -188,13 +232,14 @@ int kx_matchers_parse(const char *text, struct kx_matchers **out, struct kx_err 
 				goto out;
 			}
 			snprintf(anchored, n, "^(%s)$", x->value);
-			e = regcomp(&x->re, anchored, REG_EXTENDED | REG_NOSUB);
+			e = parens_balanced(x->value) ? regcomp(&x->re, anchored, REG_EXTENDED | REG_NOSUB)
+						       : REG_EPAREN;
 			free(anchored);
 			if (e) {
 				char msg[128];
 				regerror(e, NULL, msg, sizeof(msg));
-				rc = kx_err_set(err, KX_EINVAL, "matcher %zu: bad regex '%.64s': %s",
-						m->n + 1, x->value, msg);
+				rc = kx_err_set(err, KX_EINVAL, "matcher %zu: bad regex for '%s': %s",
+						m->n + 1, x->name, msg);
 				free(x->name);
 				free(x->value);
 				goto out;
@@ -240,7 +285,9 @@ int kx_matchers_format(const struct kx_matchers *m, struct kx_buf *out)
 		rc |= kx_buf_adds(out, op_text[x->op]);
 		rc |= kx_buf_addc(out, '"');
 		for (const char *p = x->value; *p; p++) {
-			if (*p == '"' || (*p == '\\' && (p[1] == '"' || p[1] == '\\' || !p[1])))
+			/* a backslash the parser would read as an escape is escaped */
+			if (*p == '"' ||
+			    (*p == '\\' && (p[1] == '"' || p[1] == '\\' || p[1] == 'n' || !p[1])))
 				rc |= kx_buf_addc(out, '\\');
 			if (*p == '\n')
 				rc |= kx_buf_adds(out, "\\n");
