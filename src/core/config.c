@@ -339,6 +339,7 @@ struct ctx {
 	const char *file;
 	struct kx_err *err;
 	const struct kx_config *cfg;
+	bool routing_default; /* the file has a routing_default section */
 };
 
 static int at(struct ctx *c, yaml_node_t *n, const char *fmt, ...)
@@ -724,8 +725,16 @@ static int channel_pair(struct ctx *c, const char *key, yaml_node_t *v, void *ar
 				  t);
 		return 0;
 	}
-	if (!strcmp(key, "url"))
-		return get_string(c, v, key, &ch->url); /* its scheme is checked with the type */
+	if (!strcmp(key, "url")) {
+		/* which scheme fits which type is checked with the whole channel */
+		if ((rc = get_string(c, v, key, &ch->url)))
+			return rc;
+		if (strncmp(ch->url, "http://", 7) && strncmp(ch->url, "https://", 8) &&
+		    strncmp(ch->url, "smtp://", 7) && strncmp(ch->url, "smtps://", 8))
+			return at(c, v, "'url': must start with http:// or https:// (smtp:// or "
+				  "smtps:// for an email channel)");
+		return 0;
+	}
 	if (!strcmp(key, "from"))
 		return get_string(c, v, key, &ch->from);
 	if (!strcmp(key, "to"))
@@ -1355,6 +1364,7 @@ static int parse_routes(struct ctx *c, struct kx_config *cfg, yaml_node_t *seq)
 static int parse_routing_default(struct ctx *c, struct kx_config *cfg, yaml_node_t *map)
 {
 	struct kx_routing_rule *r = &cfg->route_default;
+	c->routing_default = true;
 	/* marks it as the defaults for route_pair: name "default", no match */
 	free(r->match);
 	r->match = NULL;
@@ -1401,7 +1411,10 @@ static int check_detection_refs(struct ctx *c, struct kx_config *cfg, yaml_node_
 	for (size_t i = 0; i < cfg->nroutes; i++)
 		if ((rc = check_route(c, root, &cfg->routes[i])))
 			return rc;
-	if ((rc = check_route(c, root, &cfg->route_default)))
+	/* the built-in defaults name P1…P4; with a custom severity scheme they
+	 * map by rank instead (core/route.h), so only a routing_default from
+	 * the file is held to the configured names */
+	if (c->routing_default && (rc = check_route(c, root, &cfg->route_default)))
 		return rc;
 	for (size_t i = 0; i < cfg->nchecks; i++)
 		if (!config_has_service(cfg, cfg->checks[i].service))
@@ -1463,7 +1476,7 @@ int kx_config_parse(struct kx_config *cfg, const char *text, size_t len, const c
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
-	struct ctx c = {&doc, file, err, cfg};
+	struct ctx c = {&doc, file, err, cfg, false};
 	int rc = 0;
 
 	if (!yaml_parser_initialize(&parser))

@@ -452,6 +452,13 @@ static int rank_of(const struct kx_config *cfg, const char *sev)
 	return s ? s->rank : 1 << 20;
 }
 
+static const char *by_rank(const struct kx_config *cfg, size_t rank)
+{
+	if (!cfg->nseverities)
+		return "P4";
+	return cfg->severities[rank < cfg->nseverities ? rank : cfg->nseverities - 1].name;
+}
+
 int kx_route_decide(const struct kx_router *r, const struct kx_alert_event *e,
 		    const char *service, const struct kx_labels *fields,
 		    struct kx_route_decision *out, struct kx_err *err)
@@ -480,12 +487,17 @@ int kx_route_decide(const struct kx_router *r, const struct kx_alert_event *e,
 		out->severity = rule->level_severity[e->level];
 	else
 		out->severity = cfg->route_default.level_severity[e->level];
-	/* a severity the config lacks (a custom scheme without P1…): the least
-	 * severe one configured */
+	/* a severity the config lacks (the built-in P1…P4 under a custom
+	 * scheme): the one at the same rank — critical the second most severe,
+	 * as P1 is — or the least severe there is */
 	if (!out->severity || !kx_config_severity(cfg, out->severity))
-		out->severity = cfg->nseverities ? cfg->severities[cfg->nseverities - 1].name : "P4";
-	out->opens = rule->action == KX_ROUTE_OPEN &&
-		     rank_of(cfg, out->severity) <= rank_of(cfg, rule->open_at ? rule->open_at : "P2");
+		out->severity = by_rank(cfg, (size_t)e->level + 1);
+	{
+		const char *at = rule->open_at ? rule->open_at : "P2";
+		int open_rank = kx_config_severity(cfg, at) ? rank_of(cfg, at)
+							    : rank_of(cfg, by_rank(cfg, 2));
+		out->opens = rule->action == KX_ROUTE_OPEN && rank_of(cfg, out->severity) <= open_rank;
+	}
 
 	group_by = rule->ngroup_by ? (const char *const *)rule->group_by : default_group;
 	ngroup = rule->ngroup_by ? rule->ngroup_by : 1;

@@ -68,7 +68,9 @@ void kx_router_free(struct kx_router *r);
 struct kx_route_decision {
 	const struct kx_routing_rule *rule;	/* the matching rule, or &cfg->route_default */
 	const char *service;		/* rule->service, or the alert's own */
-	const char *severity;		/* the Klaxon severity ("P1") */
+	const char *severity;		/* the Klaxon severity ("P1"); one the config
+					 * lacks (the built-in P1…P4 under a custom
+					 * scheme) becomes the one at the same rank */
 	enum kx_route_action action;
 	bool opens;			/* action OPEN and severity at or above open_at */
 	/* The group: "route=RULE,service=payments" (the rule's name, then
