@@ -1,5 +1,6 @@
 /* klaxond — the Klaxon daemon: HTTP API in front of the incident store. */
 #include "core/config.h"
+#include "engine/checks.h"
 #include "engine/outbox.h"
 #include "http/server.h"
 #include "lib/log.h"
@@ -244,6 +245,7 @@ int main(int argc, char **argv)
 	struct kx_store *store = NULL;
 	struct kx_server *srv = NULL;
 	struct kx_engine *engine = NULL;
+	struct kx_checks *checks = NULL;
 	struct kx_app app = {0};
 	struct kx_server_opts so;
 	struct persist_arg pa;
@@ -356,6 +358,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "klaxond: %s\n", err.msg);
 		goto out;
 	}
+	if (kx_checks_start(&app, &checks, &err)) {
+		fprintf(stderr, "klaxond: cannot start the health checks: %s\n", err.msg);
+		goto out;
+	}
 	/* A new gate snapshot is news for every switch stream. */
 	kx_gate_rt_listen(app.gate, wake_streams, srv);
 	redact_url(dburl, shown, sizeof(shown));
@@ -370,6 +376,7 @@ int main(int argc, char **argv)
 		kx_log(KX_LOG_INFO, "%s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;
 out:
+	kx_checks_stop(checks);
 	kx_engine_stop(engine);
 	kx_server_stop(srv);
 	kx_gate_rt_free(app.gate);

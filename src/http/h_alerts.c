@@ -261,11 +261,11 @@ void kx_h_ingest_generic(struct kx_http_req *req, struct kx_http_resp *resp)
 
 /* ---- Alertmanager API v2 --------------------------------------------------- */
 
-/* Alertmanager's own error answers are a JSON string. */
+/* Senders of the API v2 (Prometheus, amtool) read only the status and
+ * log the body: Klaxon's usual error object serves. */
 static void am_error(struct kx_http_resp *resp, int code, const char *msg)
 {
-	unsigned status = kx_http_status_for(code);
-	kx_http_json(resp, status >= 500 && code != KX_EUNAVAIL ? 500 : status, json_string(msg));
+	kx_http_error(resp, code, msg);
 }
 
 void kx_h_am_v2_post(struct kx_http_req *req, struct kx_http_resp *resp)

@@ -86,7 +86,7 @@ CREATE TABLE heartbeats (
     level       integer NOT NULL CHECK (level BETWEEN 0 AND 3),
     state       integer NOT NULL CHECK (state BETWEEN 0 AND 2),  -- 2: down
     last_ping   bigint,                     -- NULL: never
-    due_at      bigint NOT NULL,
+    due_at      bigint,
     created_by  text,
     created_at  bigint NOT NULL
 );

@@ -86,7 +86,7 @@ CREATE TABLE heartbeats (
     level       INTEGER NOT NULL CHECK (level BETWEEN 0 AND 3),
     state       INTEGER NOT NULL CHECK (state BETWEEN 0 AND 2),  -- 2: down
     last_ping   INTEGER,                    -- NULL: never
-    due_at      INTEGER NOT NULL,
+    due_at      INTEGER,
     created_by  TEXT,
     created_at  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
