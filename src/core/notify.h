@@ -72,6 +72,52 @@ json_t *kx_notify_labels_json(const struct kx_labels *ls);
 int kx_notify_chat_text(const char *event, json_t *data, const char *public_url,
 			struct kx_buf *b);
 
+/* ---- e-mail channels ---- */
+
+/* Appends the plain-text line of `event`: what kx_notify_chat_text says,
+ * without mrkdwn (no escaping, no *bold* or `code` marks, no link), e.g.
+ * "🚨 P1 INC-20261125-001 declared: Duplicate comments (status
+ * investigating)". One line: control characters in user text become
+ * spaces; each piece of user text is cut to a readable length. 0 or
+ * KX_ENOMEM (b is then released). */
+int kx_notify_plain_text(const char *event, json_t *data, struct kx_buf *b);
+
+/* What a notification e-mail says, and to whom. Borrowed pointers; from,
+ * event and delivery are never NULL. */
+struct kx_notify_email {
+	const char *from;   /* the From: header: "addr" or "Name <addr>" */
+	char *const *to;    /* the To: header, one entry per recipient */
+	size_t nto;
+	const char *event;  /* "incident.declared": X-Klaxon-Event */
+	const char *delivery; /* "ntf_…": X-Klaxon-Delivery, Message-ID <DELIVERY@klaxon> */
+	json_t *data;	    /* the event's object, may be NULL */
+	json_t *labels;	    /* the object's labels {"client":"acme"}, may be NULL */
+	const char *public_url; /* NULL: no link to the incident */
+	kx_ms date;	    /* the Date: header (the event's time, the same on every attempt) */
+};
+
+/* Appends the whole message as the SMTP DATA carries it (RFC 5322): the
+ * headers From, To, Subject, Date, Message-ID, X-Klaxon-Event,
+ * X-Klaxon-Delivery, Auto-Submitted, MIME-Version, Content-Type
+ * (text/plain; charset=utf-8) and Content-Transfer-Encoding (8bit), a
+ * blank line, then the plain-text body: the event's line, its fields one
+ * per line ("severity: P1"), the labels, a link to the incident when
+ * public_url is set, and a signature naming the delivery.
+ *
+ * Lines end in CRLF and stay under 998 bytes (long ones are wrapped;
+ * dot-stuffing is the SMTP client's). Header values never carry a CR or
+ * LF from their source, so no text can add a header; the Subject (the
+ * event's line, cut to KX_NOTIFY_SUBJECT_MAX bytes) is RFC 2047-encoded
+ * when it is not plain ASCII, and folded. The message depends on m alone:
+ * the same on every attempt. 0 or KX_ENOMEM (b is then released). */
+#define KX_NOTIFY_SUBJECT_MAX 200
+int kx_notify_email_message(const struct kx_notify_email *m, struct kx_buf *b);
+
+/* Appends the SMTP envelope form "<addr>" of a From or To value ("addr",
+ * "<addr>" or "Name <addr>"), without control characters or surrounding
+ * spaces. 0 or KX_ENOMEM (b is then released). */
+int kx_notify_email_envelope(const char *addr, struct kx_buf *b);
+
 /* The delivery log: one row per notification (one event to one channel),
  * written with the outbox job in the event's transaction and updated by
  * engine/ after each attempt. */

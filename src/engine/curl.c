@@ -25,8 +25,9 @@ static const struct kx_dl_sym syms[] = {
 	KX_DL_SYM(kx_curl, curl_multi_info_read),
 	KX_DL_SYM(kx_curl, curl_multi_cleanup),
 };
-static struct kx_dl_lib lib =
-	KX_DL_LIB(sonames, "notification channels need libcurl (Debian package libcurl4)", "libcurl", "older than 7.68?", syms);
+static struct kx_dl_lib lib = KX_DL_LIB(
+	sonames, "notification channels and health checks need libcurl (Debian package libcurl4)",
+	"libcurl", "older than 7.68?", syms);
 
 int kx_curl_load(struct kx_err *err)
 {

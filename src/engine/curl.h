@@ -1,9 +1,10 @@
-/* curl.h — libcurl, loaded when the engine starts with notification channels.
+/* curl.h — libcurl, loaded when the outbox engine starts with notification
+ * channels, or the checks engine with health checks (engine/checks.h).
  *
- * A daemon with no channels configured never maps libcurl and its
+ * A daemon with neither configured never maps libcurl and its
  * dependency chain (TLS, Kerberos, LDAP, HTTP/2, …), which keeps its
  * start-up time and idle memory down (like libpq, store/postgres/pq.h).
- * outbox.c includes this header instead of calling libcurl directly: each
+ * engine/ includes this header instead of calling libcurl directly: each
  * curl_… name below resolves to a pointer filled by kx_curl_load(). Only
  * libcurl's headers are needed at build time.
  *

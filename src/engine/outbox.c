@@ -29,12 +29,17 @@
 struct delivery {
 	int64_t job;
 	int attempts;
+	enum kx_channel_kind kind;
 	char *channel; /* name, for the log (never the URL: chat URLs are secrets) */
 	char *id;      /* "ntf_…" */
-	char *body;
+	char *body;    /* the request body, or the e-mail message */
+	size_t body_len, sent; /* e-mail: bytes of body handed to curl so far */
 	struct curl_slist *headers;
+	char *mail_from;	/* e-mail: the envelope sender "<addr>" */
+	struct curl_slist *rcpt; /* e-mail: the envelope recipients */
 	CURL *easy;
 	kx_ms started;
+	/* HTTP: the start of the answer's body; SMTP: the server's last reply */
 	size_t resp_len;
 	char resp[RESP_KEEP + 1];
 	char errbuf[CURL_ERROR_SIZE];
@@ -86,6 +91,8 @@ static void delivery_free(struct delivery *d)
 	if (d->easy)
 		curl_easy_cleanup(d->easy);
 	curl_slist_free_all(d->headers);
+	curl_slist_free_all(d->rcpt);
+	free(d->mail_from);
 	free(d->channel);
 	free(d->id);
 	free(d->body);
@@ -104,11 +111,100 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len; /* the rest is read and ignored; the timeout bounds it */
 }
 
+/* SMTP: libcurl hands each line the server sent to the debug callback as
+ * CURLINFO_HEADER_IN. The first negative reply (4xx, 5xx) is the one a
+ * failure quotes: the ones after it (QUIT's "221 Bye") say nothing. */
+static int on_debug(CURL *c, curl_infotype type, char *p, size_t n, void *arg)
+{
+	struct delivery *d = arg;
+	(void)c;
+	if (type != CURLINFO_HEADER_IN || (d->resp_len && (d->resp[0] == '4' || d->resp[0] == '5')))
+		return 0;
+	while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n'))
+		n--;
+	if (n > RESP_KEEP)
+		n = RESP_KEEP;
+	memcpy(d->resp, p, n);
+	d->resp_len = n;
+	d->resp[n] = '\0';
+	return 0;
+}
+
+/* SMTP: the message, as the DATA command's upload. */
+static size_t on_read(char *p, size_t size, size_t n, void *arg)
+{
+	struct delivery *d = arg;
+	size_t room = size * n, left = d->body_len - d->sent;
+	if (room > left)
+		room = left;
+	memcpy(p, d->body + d->sent, room);
+	d->sent += room;
+	return room;
+}
+
 static void finish_job(struct kx_engine *e, int64_t job)
 {
 	struct kx_err err = {0};
 	if (kx_store_job_finish(e->store, job, e->worker, &err))
 		kx_log(KX_LOG_WARN, "outbox: cannot finish job %lld: %s", (long long)job, err.msg);
+}
+
+/* ---- the delivery log ---- */
+
+/* Records one attempt of delivery `id` in the delivery log (store.h:
+ * notification_attempt) in a short write transaction of its own, on the
+ * worker thread, outside `lock`. A delivery the log has no row for (queued
+ * before it existed) is skipped; any other failure is logged and costs
+ * only the log entry: the job itself goes on. */
+static void record(struct kx_engine *e, const char *id, int number,
+		   enum kx_notification_status status, long code, const char *error,
+		   kx_ms started, kx_ms now, kx_ms next_at)
+{
+	struct kx_notification n;
+	struct kx_notification_attempt a = {0};
+	struct kx_err err = {0};
+	struct kx_tx *tx;
+	char line[CURL_ERROR_SIZE + RESP_KEEP + 128];
+	int rc;
+
+	if (strlen(id) >= sizeof(n.id))
+		return; /* not an id the service layer makes */
+	kx_notification_init(&n);
+	snprintf(n.id, sizeof(n.id), "%s", id);
+	if (error) {
+		size_t i;
+		snprintf(line, sizeof(line), "%s", error);
+		for (i = 0; line[i]; i++)
+			if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+				line[i] = ' ';
+		n.last_error = line;
+	}
+	n.status = status;
+	n.attempts = number;
+	n.last_code = code;
+	n.last_attempt_at = started;
+	n.next_attempt_at = next_at;
+	n.delivered_at = status == KX_NTF_DELIVERED ? now : KX_TIME_UNSET;
+	a.number = number;
+	a.at = started;
+	a.took = now - started;
+	a.code = code;
+	a.error = n.last_error;
+
+	if ((rc = kx_store_begin(e->store, true, &tx, &err)))
+		goto fail;
+	if ((rc = kx_store_notification_attempt(tx, &n, &a, &err))) {
+		kx_store_rollback(tx);
+		goto fail;
+	}
+	if (!(rc = kx_store_commit(tx, &err)))
+		return;
+fail:
+	if (rc == KX_ENOTFOUND)
+		kx_log(KX_LOG_DEBUG, "outbox: delivery %s is not in the delivery log", id);
+	else
+		kx_log(KX_LOG_WARN, "outbox: cannot record attempt %d of delivery %s: %s", number,
+		       id, err.msg);
 }
 
 /* ---- starting a delivery ---- */
@@ -136,14 +232,41 @@ static int add_header(struct delivery *d, const char *name, const char *value)
 	return 0;
 }
 
+/* An e-mail channel's message (core/notify.h), dated by the event's "at"
+ * so that every attempt sends the same message. */
+static char *make_message(const struct kx_engine *e, const struct kx_channel *ch, json_t *pl,
+			  const char *event, const char *id, kx_ms now)
+{
+	struct kx_notify_email m = {0};
+	struct kx_buf b;
+	const char *at = json_string_value(json_object_get(pl, "at"));
+
+	m.from = ch->from ? ch->from : "";
+	m.to = ch->to;
+	m.nto = ch->nto;
+	m.event = event;
+	m.delivery = id;
+	m.data = json_object_get(pl, "data");
+	m.labels = json_object_get(pl, "labels");
+	m.public_url = e->app->cfg->public_url;
+	if (!at || kx_time_parse(at, &m.date))
+		m.date = now;
+	kx_buf_init(&b, 1024 * 1024);
+	if (kx_notify_email_message(&m, &b))
+		return NULL;
+	return kx_buf_take(&b, NULL);
+}
+
 /* The body the channel receives: the payload minus "channel" for a
- * webhook, {"text": …} for a chat channel. */
+ * webhook, {"text": …} for a chat channel, the message for e-mail. */
 static char *make_body(const struct kx_engine *e, const struct kx_channel *ch, json_t *pl,
-		       const char *event)
+		       const char *event, const char *id, kx_ms now)
 {
 	json_t *o;
 	char *s;
 
+	if (ch->kind == KX_CHANNEL_EMAIL)
+		return make_message(e, ch, pl, event, id, now);
 	if (ch->kind == KX_CHANNEL_SLACK) {
 		struct kx_buf text;
 		kx_buf_init(&text, 64 * 1024);
@@ -163,11 +286,71 @@ static char *make_body(const struct kx_engine *e, const struct kx_channel *ch, j
 	return s;
 }
 
-static int setup_request(struct kx_engine *e, const struct kx_channel *ch, struct delivery *d,
-			 const char *event)
+/* The envelope recipients "<addr>" of ch->to. */
+static int add_recipients(struct delivery *d, const struct kx_channel *ch)
+{
+	for (size_t i = 0; i < ch->nto; i++) {
+		struct kx_buf b;
+		struct curl_slist *l;
+		kx_buf_init(&b, 1024);
+		if (kx_notify_email_envelope(ch->to[i], &b))
+			return KX_ENOMEM;
+		l = curl_slist_append(d->rcpt, kx_buf_str(&b));
+		kx_buf_release(&b);
+		if (!l)
+			return KX_ENOMEM;
+		d->rcpt = l;
+	}
+	return 0;
+}
+
+static int setup_email(struct kx_engine *e, const struct kx_channel *ch, struct delivery *d)
+{
+	struct kx_buf from;
+	CURL *c;
+
+	kx_buf_init(&from, 1024);
+	if (kx_notify_email_envelope(ch->from ? ch->from : "", &from) ||
+	    !(d->mail_from = kx_buf_take(&from, NULL)) || add_recipients(d, ch))
+		return KX_ENOMEM;
+	d->body_len = strlen(d->body);
+	if (!(c = d->easy = curl_easy_init()))
+		return KX_ENOMEM;
+	curl_easy_setopt(c, CURLOPT_URL, ch->url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_MAIL_FROM, d->mail_from);
+	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, d->rcpt);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, d);
+	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)d->body_len);
+	/* smtp://: STARTTLS when the server offers it, and required before a
+	 * password is sent; smtps:// is TLS from the start */
+	curl_easy_setopt(c, CURLOPT_USE_SSL, ch->username ? (long)CURLUSESSL_ALL
+							  : (long)CURLUSESSL_TRY);
+	if (ch->username) {
+		curl_easy_setopt(c, CURLOPT_USERNAME, ch->username);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, ch->password ? ch->password : "");
+	}
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ch->timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 ch->timeout < CONNECT_TIMEOUT_MS ? (long)ch->timeout : CONNECT_TIMEOUT_MS);
+	/* the server's replies, for the log (nothing is printed) */
+	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(c, CURLOPT_DEBUGDATA, d);
+	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, d->errbuf);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, d);
+	return curl_multi_add_handle(e->multi, c) == CURLM_OK ? 0 : KX_ENOMEM;
+}
+
+static int setup_http(struct kx_engine *e, const struct kx_channel *ch, struct delivery *d,
+		      const char *event)
 {
 	struct curl_slist *l;
 	CURL *c;
+
 	if (add_header(d, "Content-Type", "application/json") ||
 	    add_header(d, "User-Agent", USER_AGENT) || add_header(d, "X-Klaxon-Event", event) ||
 	    add_header(d, "X-Klaxon-Delivery", d->id) || add_header(d, "Idempotency-Key", d->id))
@@ -201,6 +384,14 @@ static int setup_request(struct kx_engine *e, const struct kx_channel *ch, struc
 	return curl_multi_add_handle(e->multi, c) == CURLM_OK ? 0 : KX_ENOMEM;
 }
 
+static int setup_request(struct kx_engine *e, const struct kx_channel *ch, struct delivery *d,
+			 const char *event)
+{
+	if (ch->kind == KX_CHANNEL_EMAIL)
+		return setup_email(e, ch, d);
+	return setup_http(e, ch, d, event);
+}
+
 /* A "notify" job: delivers it, or drops it when it cannot be delivered. */
 static void start_notify(struct kx_engine *e, const struct kx_job *job, kx_ms now)
 {
@@ -209,6 +400,7 @@ static void start_notify(struct kx_engine *e, const struct kx_job *job, kx_ms no
 	json_error_t jerr;
 	json_t *pl = json_loads(job->payload, 0, &jerr);
 	const char *name, *id, *event;
+	char why[160];
 
 	name = json_string_value(json_object_get(pl, "channel"));
 	id = json_string_value(json_object_get(pl, "delivery"));
@@ -223,17 +415,20 @@ static void start_notify(struct kx_engine *e, const struct kx_job *job, kx_ms no
 		kx_log(KX_LOG_WARN,
 		       "outbox: dropping delivery %s (%s): channel '%s' is no longer configured", id,
 		       event, name);
-		goto drop;
+		snprintf(why, sizeof(why), "channel '%.64s' is no longer configured", name);
+		goto drop_logged;
 	}
 	if (job->attempts > KX_NOTIFY_MAX_ATTEMPTS) {
 		/* leases that kept expiring: daemons died while delivering it */
 		kx_log(KX_LOG_ERROR, "outbox: dropping delivery %s (%s) to channel '%s' after %d attempts",
 		       id, event, name, job->attempts - 1);
-		goto drop;
+		snprintf(why, sizeof(why), "given up after %d attempts", job->attempts - 1);
+		goto drop_logged;
 	}
 	if (!(d = calloc(1, sizeof(*d))) || !(d->channel = strdup(name)) ||
-	    !(d->id = strdup(id)) || !(d->body = make_body(e, ch, pl, event)))
+	    !(d->id = strdup(id)) || !(d->body = make_body(e, ch, pl, event, id, now)))
 		goto nomem;
+	d->kind = ch->kind;
 	d->job = job->id;
 	d->attempts = job->attempts;
 	d->started = now;
@@ -258,6 +453,9 @@ nomem:
 			       (long long)job->id, err.msg);
 	}
 	return;
+drop_logged:
+	/* no attempt made: the claim that gave up is what the log shows */
+	record(e, id, job->attempts, KX_NTF_DROPPED, 0, why, now, now, KX_TIME_UNSET);
 drop:
 	json_decref(pl);
 	finish_job(e, job->id);
@@ -311,61 +509,91 @@ static bool claim(struct kx_engine *e, kx_ms now)
 
 /* ---- finishing a delivery ---- */
 
-static void describe(const struct delivery *d, CURLcode res, long status, char *out, size_t n)
+/* One line on a failed attempt, for the log and the delivery log. */
+static void describe(const struct delivery *d, CURLcode res, long code, char *out, size_t n)
 {
 	char quoted[RESP_KEEP + 1];
 	size_t i;
 
-	if (res != CURLE_OK) {
-		snprintf(out, n, "%s", d->errbuf[0] ? d->errbuf : curl_easy_strerror(res));
-		return;
-	}
 	for (i = 0; i < d->resp_len; i++) {
 		unsigned char c = (unsigned char)d->resp[i];
 		quoted[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
 	}
 	quoted[i] = '\0';
-	if (i)
-		snprintf(out, n, "HTTP %ld '%s%s'", status, quoted, i == RESP_KEEP ? "…" : "");
+	if (res != CURLE_OK) {
+		const char *msg = d->errbuf[0] ? d->errbuf : curl_easy_strerror(res);
+		/* SMTP: the server's reply says why ("550 5.1.1 … unknown") */
+		if (d->kind == KX_CHANNEL_EMAIL && i && code >= 400)
+			snprintf(out, n, "%s: server said '%s'", msg, quoted);
+		else
+			snprintf(out, n, "%s", msg);
+		return;
+	}
+	if (d->kind == KX_CHANNEL_EMAIL)
+		snprintf(out, n, "SMTP %ld", code);
+	else if (i)
+		snprintf(out, n, "HTTP %ld '%s%s'", code, quoted, i == RESP_KEEP ? "…" : "");
 	else
-		snprintf(out, n, "HTTP %ld", status);
+		snprintf(out, n, "HTTP %ld", code);
+}
+
+/* What to do after an attempt; *code is the HTTP status or the last SMTP
+ * reply code (0: none). */
+static enum kx_notify_verdict verdict(const struct delivery *d, CURLcode res, long *code)
+{
+	*code = 0;
+	if (res == CURLE_OK || d->kind == KX_CHANNEL_EMAIL)
+		curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, code);
+	/* a URL curl refuses will not get better by retrying */
+	if (res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT)
+		return KX_NOTIFY_DROP;
+	if (d->kind != KX_CHANNEL_EMAIL)
+		return res == CURLE_OK ? kx_notify_verdict(*code) : KX_NOTIFY_RETRY;
+	if (res == CURLE_OK)
+		return KX_NOTIFY_DONE;
+	/* A 5xx reply is SMTP's permanent rejection (RFC 5321 4.2.1) — of the
+	 * sender or a recipient (CURLE_SEND_ERROR), of the credentials
+	 * (CURLE_LOGIN_DENIED), of the message after DATA or of the whole
+	 * session at greeting (CURLE_WEIRD_SERVER_REPLY); a 4xx or no reply
+	 * at all is worth another try. */
+	return *code >= 500 && *code <= 599 ? KX_NOTIFY_DROP : KX_NOTIFY_RETRY;
 }
 
 static void done(struct kx_engine *e, struct delivery *d, CURLcode res, kx_ms now)
 {
-	enum kx_notify_verdict v;
 	struct kx_err err = {0};
 	char what[CURL_ERROR_SIZE + RESP_KEEP + 64];
-	long status = 0;
+	long code;
+	enum kx_notify_verdict v = verdict(d, res, &code);
 
-	if (res == CURLE_OK)
-		curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
-	/* a URL curl refuses will not get better by retrying */
-	if (res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT)
-		v = KX_NOTIFY_DROP;
-	else
-		v = res == CURLE_OK ? kx_notify_verdict(status) : KX_NOTIFY_RETRY;
-	describe(d, res, status, what, sizeof(what));
-
+	describe(d, res, code, what, sizeof(what));
 	if (v == KX_NOTIFY_DONE) {
 		kx_log(KX_LOG_DEBUG, "outbox: delivered %s to channel '%s' in %lld ms (attempt %d)",
 		       d->id, d->channel, (long long)(now - d->started), d->attempts);
+		record(e, d->id, d->attempts, KX_NTF_DELIVERED, code, NULL, d->started, now,
+		       KX_TIME_UNSET);
 		finish_job(e, d->job);
 	} else if (v == KX_NOTIFY_DROP) {
 		kx_log(KX_LOG_WARN,
 		       "outbox: delivery %s to channel '%s' failed: %s (attempt %d; dropped, not retried)",
 		       d->id, d->channel, what, d->attempts);
+		record(e, d->id, d->attempts, KX_NTF_DROPPED, code, what, d->started, now,
+		       KX_TIME_UNSET);
 		finish_job(e, d->job);
 	} else if (d->attempts >= KX_NOTIFY_MAX_ATTEMPTS) {
 		kx_log(KX_LOG_ERROR,
 		       "outbox: delivery %s to channel '%s' failed: %s (attempt %d; giving up)", d->id,
 		       d->channel, what, d->attempts);
+		record(e, d->id, d->attempts, KX_NTF_DROPPED, code, what, d->started, now,
+		       KX_TIME_UNSET);
 		finish_job(e, d->job);
 	} else {
 		kx_ms wait = kx_notify_backoff(d->attempts, randombytes_uniform(KX_NOTIFY_JITTER_STEPS));
 		kx_log(KX_LOG_WARN,
 		       "outbox: delivery %s to channel '%s' failed: %s (attempt %d; retrying in %lld ms)",
 		       d->id, d->channel, what, d->attempts, (long long)wait);
+		record(e, d->id, d->attempts, KX_NTF_RETRYING, code, what, d->started, now,
+		       now + wait);
 		if (kx_store_job_retry(e->store, d->job, e->worker, now + wait, &err))
 			kx_log(KX_LOG_WARN, "outbox: cannot reschedule job %lld: %s", (long long)d->job,
 			       err.msg);
@@ -413,6 +641,8 @@ static void abandon(struct kx_engine *e)
 		struct delivery *d = e->inflight;
 		struct kx_err err = {0};
 		unlink_delivery(e, d);
+		record(e, d->id, d->attempts, KX_NTF_RETRYING, 0, "interrupted: the daemon stopped",
+		       d->started, now, now);
 		if (kx_store_job_retry(e->store, d->job, e->worker, now, &err))
 			kx_log(KX_LOG_WARN, "outbox: cannot put job %lld back: %s", (long long)d->job,
 			       err.msg);

@@ -14,7 +14,22 @@
  * X-Klaxon-Signature: sha256=HMAC. Slack and Mattermost channels get
  * {"text": …} (core/notify.h). A 2xx answer finishes the job; no answer, a
  * timeout, 408, 429 or 5xx retries it later with backoff (core/notify.h);
- * any other answer drops it. Every failure is logged.
+ * any other answer drops it.
+ *
+ * E-mail channels get a plain-text message (core/notify.h:
+ * kx_notify_email_message) over SMTP to the channel's server (smtp:// with
+ * STARTTLS when offered, and required when the channel has a username;
+ * smtps://), from `from` to every `to`, with Message-ID
+ * <DELIVERY@klaxon>: the same on every attempt. A recipient refused is
+ * the whole message refused (nobody gets it, so a retry sends no
+ * duplicates). The server taking the message finishes the job; a 5xx
+ * reply (sender, recipient, credentials or message refused for good)
+ * drops it; anything else — no answer, a timeout, a 4xx — retries it.
+ *
+ * Every failure is logged, and every attempt is recorded in the delivery
+ * log (store.h: notification_attempt): delivered, retrying (and when), or
+ * dropped, with the HTTP status or SMTP reply code and a one-line error.
+ * An attempt cut short by kx_engine_stop is recorded as retrying.
  *
  * Delivery is at least once: a daemon that dies mid-delivery leaves its
  * lease to expire and the job is delivered again, by the same delivery id,
