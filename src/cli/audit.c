@@ -18,31 +18,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Checks the values of flags that take a duration back from now ("2h") or
- * an RFC 3339 time, as the API does. */
-static int check_when(const struct kx_args *a, const char *flag)
-{
-	const char *v = kx_args_get(a, flag);
-	kx_ms t;
-
-	if (v && kx_duration_parse(v, &t) && kx_time_parse(v, &t))
-		return kx_cli_usage(a, "invalid value '%s' for '--%s': expected a duration such as 2h "
-				    "or an RFC 3339 time such as 2026-11-25T14:00:00Z",
-				    v, flag);
-	return 0;
-}
-
-static int check_limit(const struct kx_args *a)
-{
-	const char *v = kx_args_get(a, "limit");
-	long long n;
-
-	if (v && (kx_cli_parse_count(v, &n) || n < 1 || n > 10000))
-		return kx_cli_usage(a, "invalid value '%s' for '--limit': expected a number from 1 to 10000",
-				    v);
-	return 0;
-}
-
 /* Checks the filter flags the command has; 0 or an exit status. */
 static int check_filters(const struct kx_args *a)
 {
@@ -50,8 +25,8 @@ static int check_filters(const struct kx_args *a)
 	const char *const *labels = kx_args_list(a, "label", &n);
 	int rc;
 
-	if ((rc = check_when(a, "since")) || (rc = check_when(a, "until")) ||
-	    (rc = check_limit(a)) || (rc = kx_cli_labels(a, "label", NULL)))
+	if ((rc = kx_cli_check_when(a, "since")) || (rc = kx_cli_check_when(a, "until")) ||
+	    (rc = kx_cli_check_limit(a, 10000)) || (rc = kx_cli_labels(a, "label", NULL)))
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		size_t kn = strcspn(labels[i], "=");
@@ -148,7 +123,7 @@ static int cmd_recent(struct kx_cli *cli, const struct kx_args *a)
 	struct kx_buf path;
 	int rc;
 
-	if ((rc = check_limit(a)))
+	if ((rc = kx_cli_check_limit(a, 10000)))
 		return rc;
 	kx_buf_init(&path, 0);
 	if (kx_buf_adds(&path, "/v1/audit/events") ||

@@ -487,6 +487,29 @@ int kx_cli_check_date(const struct kx_args *a, const char *flag)
 	return 0;
 }
 
+int kx_cli_check_when(const struct kx_args *a, const char *flag)
+{
+	const char *v = kx_args_get(a, flag);
+	kx_ms t;
+
+	if (v && kx_duration_parse(v, &t) && kx_time_parse(v, &t))
+		return kx_cli_usage(a, "invalid value '%s' for '--%s': expected a duration such as 2h "
+				    "or an RFC 3339 time such as 2026-11-25T14:00:00Z",
+				    v, flag);
+	return 0;
+}
+
+int kx_cli_check_limit(const struct kx_args *a, long long max)
+{
+	const char *v = kx_args_get(a, "limit");
+	long long n;
+
+	if (v && (kx_cli_parse_count(v, &n) || n < 1 || n > max))
+		return kx_cli_usage(a, "invalid value '%s' for '--limit': expected a number from 1 to %lld",
+				    v, max);
+	return 0;
+}
+
 int kx_cli_check_duration(const struct kx_args *a, const char *flag)
 {
 	const char *v = kx_args_get(a, flag);

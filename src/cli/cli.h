@@ -154,6 +154,11 @@ int kx_cli_labels(const struct kx_args *a, const char *flag, json_t *obj);
 int kx_cli_check_time(const struct kx_args *a, const char *flag);
 int kx_cli_check_date(const struct kx_args *a, const char *flag);
 int kx_cli_check_duration(const struct kx_args *a, const char *flag);
+/* Checks a flag that takes a duration back from now ("2h") or an RFC 3339
+ * time, as the API's `since` and `until` do. */
+int kx_cli_check_when(const struct kx_args *a, const char *flag);
+/* Checks --limit, when given: a number from 1 to max. */
+int kx_cli_check_limit(const struct kx_args *a, long long max);
 
 /* Sends a request to klaxond. body (may be NULL; POST then sends "{}") is
  * encoded compactly. On a 2xx answer the response body is left in *raw
@@ -202,7 +207,8 @@ int kx_cli_print_table(struct kx_table *t);
 int kx_cli_jtext(struct kx_buf *b, const json_t *v, const char *sep);
 
 /* The command families (incident.c, token.c, config_cmd.c, audit.c,
- * switch.c, gate.c); stop and resume are commands at the top level. */
+ * switch.c, gate.c, alert.c); stop and resume are commands at the top
+ * level. */
 extern const struct kx_cmd kx_cli_incident;
 extern const struct kx_cmd kx_cli_stop;
 extern const struct kx_cmd kx_cli_resume;
@@ -214,5 +220,11 @@ extern const struct kx_cmd kx_cli_audit;
 extern const struct kx_cmd kx_cli_token;
 extern const struct kx_cmd kx_cli_severity;
 extern const struct kx_cmd kx_cli_type;
+extern const struct kx_cmd kx_cli_alert;
+extern const struct kx_cmd kx_cli_silence;
+extern const struct kx_cmd kx_cli_service;
+extern const struct kx_cmd kx_cli_integration;
+extern const struct kx_cmd kx_cli_heartbeat;
+extern const struct kx_cmd kx_cli_notification;
 
 #endif

@@ -720,20 +720,6 @@ out:
 
 /* ---- evidence ------------------------------------------------------------ */
 
-/* Checks a flag that takes a duration back from now ("2h") or an RFC 3339
- * time, as the API does. */
-static int check_when(const struct kx_args *a, const char *flag)
-{
-	const char *v = kx_args_get(a, flag);
-	kx_ms t;
-
-	if (v && kx_duration_parse(v, &t) && kx_time_parse(v, &t))
-		return kx_cli_usage(a, "invalid value '%s' for '--%s': expected a duration such as 2h "
-				    "or an RFC 3339 time such as 2026-11-25T14:00:00Z",
-				    v, flag);
-	return 0;
-}
-
 /* Attaches the matching audit events to the incident: one timeline entry
  * that lists them. */
 static int cmd_evidence(struct kx_cli *cli, const struct kx_args *a)
@@ -747,7 +733,7 @@ static int cmd_evidence(struct kx_cli *cli, const struct kx_args *a)
 
 	if (!body)
 		return kx_cli_oom();
-	if ((rc = check_when(a, "since")) || (rc = check_when(a, "until")))
+	if ((rc = kx_cli_check_when(a, "since")) || (rc = kx_cli_check_when(a, "until")))
 		goto out;
 	if (limit && (kx_cli_parse_count(limit, &n) || n < 1 || n > 1000)) {
 		rc = kx_cli_usage(a, "invalid value '%s' for '--limit': expected a number from 1 to 1000",

@@ -13,6 +13,12 @@
 
 static const struct kx_cmd *const root_children[] = {
 	&kx_cli_incident,
+	&kx_cli_alert,
+	&kx_cli_silence,
+	&kx_cli_service,
+	&kx_cli_integration,
+	&kx_cli_heartbeat,
+	&kx_cli_notification,
 	&kx_cli_stop,
 	&kx_cli_resume,
 	&kx_cli_switch,
@@ -32,8 +38,36 @@ static const struct kx_cmd root = {
 	.children = root_children,
 };
 
+/* Help lines stay within this many columns: a summary that would pass it
+ * goes on, at word breaks, in the summary column of the next lines. */
+#define HELP_WIDTH 79
+
+/* "  NAME  summary" with NAME padded to w. */
+static void help_command_line(FILE *f, const char *name, int w, const char *summary)
+{
+	size_t room = HELP_WIDTH - 4 - (size_t)w;
+
+	fprintf(f, "  %-*s  ", w, name);
+	while (strlen(summary) > room) {
+		size_t cut = room;
+
+		while (cut > 0 && summary[cut] != ' ')
+			cut--;
+		if (!cut)
+			break;
+		fprintf(f, "%.*s\n%*s", (int)cut, summary, w + 4, "");
+		summary += cut + 1;
+	}
+	fprintf(f, "%s\n", summary);
+}
+
 static void help_root(FILE *f)
 {
+	size_t w = 0;
+
+	for (size_t i = 0; root_children[i]; i++)
+		if (strlen(root_children[i]->name) > w)
+			w = strlen(root_children[i]->name);
 	fprintf(f,
 		"usage: klaxon %s\n"
 		"\n"
@@ -42,8 +76,8 @@ static void help_root(FILE *f)
 		"commands:\n",
 		root.usage);
 	for (size_t i = 0; root_children[i]; i++)
-		fprintf(f, "  %-9s  %s\n", root_children[i]->name,
-			root_children[i]->summary);
+		help_command_line(f, root_children[i]->name, (int)w,
+				  root_children[i]->summary);
 	fprintf(f,
 		"\n"
 		"global flags (anywhere on the line):\n"
