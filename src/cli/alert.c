@@ -1201,17 +1201,16 @@ static int print_notification(const json_t *n)
 		{"Next attempt", "next_attempt_at", 'S', NULL},
 		{"Delivered", "delivered_at", 'S', NULL},
 	};
-	const json_t *attempts = json_object_get(n, "attempts");
-	char count[32];
+	const json_t *attempts = json_object_get(n, "attempt_log");
 	int rc;
 
 	if ((rc = print_rows(n, head, sizeof(head) / sizeof(head[0]))))
 		return rc;
-	/* The answer's "attempts" is the list of them (it replaces the count
-	 * that the list's rows carry). */
-	snprintf(count, sizeof(count), "%zu", json_array_size(attempts));
-	if (kx_out_kv(stdout, SHOW_KEYW, "Attempts", json_is_array(attempts) ? count : NULL))
-		return kx_cli_oom();
+	{
+		static const struct show_row count[] = {{"Attempts", "attempts", 'c', NULL}};
+		if ((rc = print_rows(n, count, 1)))
+			return rc;
+	}
 	if ((rc = print_rows(n, rows, sizeof(rows) / sizeof(rows[0]))))
 		return rc;
 	if (!section("Attempts", attempts))

@@ -699,16 +699,29 @@ void kx_h_service_get(struct kx_http_req *req, struct kx_http_resp *resp)
 
 /* ---- integrations ------------------------------------------------------------ */
 
+/* This daemon's address as senders should use it: public_url, else the
+ * Host the request came to (the port really bound, the name the client
+ * used), else the listen address. */
+static void base_url(const struct kx_http_req *req, char *out, size_t n)
+{
+	const char *host = kx_http_header(req, "Host");
+	bool ok = host && *host && strlen(host) < 200;
+
+	for (const char *p = host; ok && *p; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		     *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']';
+	if (req->app->cfg->public_url)
+		snprintf(out, n, "%s", req->app->cfg->public_url);
+	else
+		snprintf(out, n, "http://%s", ok ? host : req->app->cfg->listen);
+}
+
 /* Where a source of this kind sends, on this daemon. */
 static json_t *integration_urls(const struct kx_http_req *req, enum kx_alert_source src,
 				const char *key)
 {
-	const char *base = req->app->cfg->public_url;
-	char own[128], url[512];
-	if (!base) {
-		snprintf(own, sizeof(own), "http://%s", req->app->cfg->listen);
-		base = own;
-	}
+	char base[256], url[512];
+	base_url(req, base, sizeof(base));
 	switch (src) {
 	case KX_SOURCE_ALERTMANAGER:
 		snprintf(url, sizeof(url), "%s/v1/alerts/alertmanager", base);
@@ -834,10 +847,11 @@ void kx_h_heartbeat_create(struct kx_http_req *req, struct kx_http_resp *resp)
 		goto out;
 	}
 	j = enc_heartbeat(&h);
-	if (req->app->cfg->public_url)
-		snprintf(url, sizeof(url), "%s/v1/heartbeats/%s", req->app->cfg->public_url, key);
-	else
-		snprintf(url, sizeof(url), "http://%s/v1/heartbeats/%s", req->app->cfg->listen, key);
+	{
+		char base[256];
+		base_url(req, base, sizeof(base));
+		snprintf(url, sizeof(url), "%s/v1/heartbeats/%s", base, key);
+	}
 	if (j) {
 		json_object_set_new(j, "key", json_string(key));
 		json_object_set_new(j, "ping_url", json_string(url));
@@ -1019,7 +1033,7 @@ void kx_h_notification_get(struct kx_http_req *req, struct kx_http_resp *resp)
 				     "code", (json_int_t)at.v[i].code, "error",
 				     str_or_null(at.v[i].error)));
 	if (j)
-		json_object_set_new(j, "attempts", a);
+		json_object_set_new(j, "attempt_log", a);
 	kx_http_json(resp, 200, j);
 	kx_notification_release(&n);
 	kx_notification_attempts_release(&at);

@@ -953,11 +953,23 @@ int kx_svc_silence_list(const struct kx_app *app, bool active_only, kx_ms now,
 {
 	struct kx_tx *tx = NULL;
 	int rc;
+	size_t keep = 0;
 	if ((rc = kx_store_begin(app->store, false, &tx, err)))
 		return rc;
-	rc = kx_store_silence_list(tx, active_only, now, out, err);
+	rc = kx_store_silence_list(tx, false, now, out, err);
 	kx_store_rollback(tx);
-	return rc;
+	if (rc || !active_only)
+		return rc;
+	/* in force or still to come (a maintenance window planned for
+	 * tonight), as Alertmanager lists active and pending silences */
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->v[i].expired_at == KX_TIME_UNSET && out->v[i].ends_at > now)
+			out->v[keep++] = out->v[i];
+		else
+			kx_silence_release(&out->v[i]);
+	}
+	out->n = keep;
+	return 0;
 }
 
 int kx_svc_silence_expire(const struct kx_app *app, const struct kx_token *who, const char *id,

@@ -105,7 +105,8 @@ int kx_svc_alert_act(const struct kx_app *app, const struct kx_token *who, int64
 		     struct kx_err *err);
 
 /* Silences and maintenance windows. create canonicalises s->matchers
- * (at least one), defaults starts_at to now, and sets id, created_*. */
+ * (at least one), defaults starts_at to now, and sets id, created_*.
+ * list: with active_only, those in force or still to come; else all. */
 int kx_svc_silence_create(const struct kx_app *app, const struct kx_token *who,
 			  struct kx_silence *s, kx_ms now, struct kx_err *err);
 int kx_svc_silence_list(const struct kx_app *app, bool active_only, kx_ms now,
