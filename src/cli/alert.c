@@ -46,27 +46,6 @@ static int confirm(const char *id, const char *given, const char *fmt, ...)
 	return rc ? kx_cli_oom() : KX_CLI_OK;
 }
 
-/* Sends a request about collection/a->pos[0] (+ suffix); see
- * kx_cli_exchange. */
-static int exchange_id(const struct kx_cli *cli, const struct kx_args *a, const char *what,
-		       const char *collection, const char *method, const char *suffix,
-		       const json_t *body, json_t **out)
-{
-	struct kx_buf path;
-	int rc;
-
-	*out = NULL;
-	if ((rc = kx_cli_check_segment(a, what, a->pos[0])))
-		return rc;
-	kx_buf_init(&path, 0);
-	if (kx_cli_path(&path, collection, a->pos[0], suffix))
-		rc = kx_cli_oom();
-	else
-		rc = kx_cli_exchange(cli, method, kx_buf_str(&path), body, out);
-	kx_buf_release(&path);
-	return rc;
-}
-
 /* Checks that VALUE flag `flag`, when given, is one of choices
  * (NULL-terminated); `expected` lists them for the message. */
 static int check_choice(const struct kx_args *a, const char *flag, const char *const *choices,
@@ -444,7 +423,7 @@ static int cmd_alert_show(struct kx_cli *cli, const struct kx_args *a)
 
 	if ((rc = check_alert_id(a)))
 		return rc;
-	rc = exchange_id(cli, a, "alert ID", "alerts", "GET", "", NULL, &ans);
+	rc = kx_cli_exchange_id(cli, a, "alert ID", "alerts", "GET", "", NULL, &ans);
 	if (!rc && !cli->json)
 		rc = print_alert(ans);
 	json_decref(ans);
@@ -462,7 +441,7 @@ static int alert_act(struct kx_cli *cli, const struct kx_args *a, const char *su
 
 	if ((rc = check_alert_id(a)))
 		return rc;
-	rc = exchange_id(cli, a, "alert ID", "alerts", "POST", suffix, body, &ans);
+	rc = kx_cli_exchange_id(cli, a, "alert ID", "alerts", "POST", suffix, body, &ans);
 	if (rc || cli->json)
 		goto out;
 	summary = kx_cli_jstr(ans, "summary");
@@ -632,7 +611,7 @@ static int cmd_silence_list(struct kx_cli *cli, const struct kx_args *a)
 static int cmd_silence_expire(struct kx_cli *cli, const struct kx_args *a)
 {
 	json_t *ans = NULL;
-	int rc = exchange_id(cli, a, "silence ID", "silences", "POST", "/expire", NULL, &ans);
+	int rc = kx_cli_exchange_id(cli, a, "silence ID", "silences", "POST", "/expire", NULL, &ans);
 
 	if (!rc && !cli->json)
 		rc = confirm(kx_cli_jstr(ans, "id"), a->pos[0], "expired: alerts matching %s notify again",
@@ -767,7 +746,7 @@ static int print_service(const json_t *s)
 static int cmd_service_show(struct kx_cli *cli, const struct kx_args *a)
 {
 	json_t *ans = NULL;
-	int rc = exchange_id(cli, a, "service name", "services", "GET", "", NULL, &ans);
+	int rc = kx_cli_exchange_id(cli, a, "service name", "services", "GET", "", NULL, &ans);
 
 	if (!rc && !cli->json)
 		rc = print_service(ans);
@@ -955,7 +934,7 @@ static int cmd_integration_list(struct kx_cli *cli, const struct kx_args *a)
 static int cmd_integration_revoke(struct kx_cli *cli, const struct kx_args *a)
 {
 	json_t *ans = NULL;
-	int rc = exchange_id(cli, a, "integration ID", "integrations", "DELETE", "", NULL, &ans);
+	int rc = kx_cli_exchange_id(cli, a, "integration ID", "integrations", "DELETE", "", NULL, &ans);
 
 	if (!rc && !cli->json)
 		rc = confirm(kx_cli_jstr(ans, "id"), a->pos[0],
@@ -1068,7 +1047,7 @@ static int cmd_heartbeat_list(struct kx_cli *cli, const struct kx_args *a)
 static int cmd_heartbeat_delete(struct kx_cli *cli, const struct kx_args *a)
 {
 	json_t *ans = NULL;
-	int rc = exchange_id(cli, a, "heartbeat name", "heartbeats", "DELETE", "", NULL, &ans);
+	int rc = kx_cli_exchange_id(cli, a, "heartbeat name", "heartbeats", "DELETE", "", NULL, &ans);
 
 	if (!rc && !cli->json)
 		rc = confirm(kx_cli_jstr(ans, "name"), a->pos[0], "heartbeat deleted");
@@ -1085,7 +1064,7 @@ static int cmd_heartbeat_ping(struct kx_cli *cli, const struct kx_args *a)
 	int rc;
 
 	anon.token = NULL;
-	rc = exchange_id(&anon, a, "heartbeat key", "heartbeats", "POST", "", NULL, &ans);
+	rc = kx_cli_exchange_id(&anon, a, "heartbeat key", "heartbeats", "POST", "", NULL, &ans);
 	if (rc || cli->json)
 		goto out;
 	kx_buf_init(&line, 0);
@@ -1221,7 +1200,7 @@ static int print_notification(const json_t *n)
 static int cmd_notification_show(struct kx_cli *cli, const struct kx_args *a)
 {
 	json_t *ans = NULL;
-	int rc = exchange_id(cli, a, "notification ID", "notifications", "GET", "", NULL, &ans);
+	int rc = kx_cli_exchange_id(cli, a, "notification ID", "notifications", "GET", "", NULL, &ans);
 
 	if (!rc && !cli->json)
 		rc = print_notification(ans);

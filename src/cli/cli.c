@@ -737,3 +737,22 @@ int kx_cli_print_table(struct kx_table *t)
 	kx_table_free(t);
 	return rc;
 }
+
+int kx_cli_exchange_id(const struct kx_cli *cli, const struct kx_args *a, const char *what,
+		       const char *collection, const char *method, const char *suffix,
+		       const json_t *body, json_t **out)
+{
+	struct kx_buf path;
+	int rc;
+
+	*out = NULL;
+	if ((rc = kx_cli_check_segment(a, what, a->pos[0])))
+		return rc;
+	kx_buf_init(&path, 0);
+	if (kx_cli_path(&path, collection, a->pos[0], suffix))
+		rc = kx_cli_oom();
+	else
+		rc = kx_cli_exchange(cli, method, kx_buf_str(&path), body, out);
+	kx_buf_release(&path);
+	return rc;
+}

@@ -184,6 +184,13 @@ int kx_cli_call(const struct kx_cli *cli, const char *method, const char *path,
 int kx_cli_exchange(const struct kx_cli *cli, const char *method,
 		    const char *path, const json_t *body, json_t **out);
 
+/* kx_cli_exchange on "/v1/<collection>/" + the command's first positional
+ * argument (checked as a path segment named `what`, percent-encoded) +
+ * suffix. */
+int kx_cli_exchange_id(const struct kx_cli *cli, const struct kx_args *a, const char *what,
+		       const char *collection, const char *method, const char *suffix,
+		       const json_t *body, json_t **out);
+
 /* Appends "/v1/<collection>/" + the percent-encoded id + suffix to b. */
 int kx_cli_path(struct kx_buf *b, const char *collection, const char *id,
 		const char *suffix);

@@ -34,26 +34,6 @@ static int confirm(const char *id, const char *given, const char *what)
 	return rc ? kx_cli_oom() : KX_CLI_OK;
 }
 
-/* Sends a request about collection/a->pos[0] (+ suffix). */
-static int exchange_id(struct kx_cli *cli, const struct kx_args *a, const char *what,
-		       const char *collection, const char *method, const char *suffix,
-		       const json_t *body, json_t **out)
-{
-	struct kx_buf path;
-	int rc;
-
-	*out = NULL;
-	if ((rc = kx_cli_check_segment(a, what, a->pos[0])))
-		return rc;
-	kx_buf_init(&path, 0);
-	if (kx_cli_path(&path, collection, a->pos[0], suffix))
-		rc = kx_cli_oom();
-	else
-		rc = kx_cli_exchange(cli, method, kx_buf_str(&path), body, out);
-	kx_buf_release(&path);
-	return rc;
-}
-
 /* ---- gate check ------------------------------------------------------------ */
 
 /* Appends " (retry in 1h2m)" for retry_after seconds, when there is one. */
@@ -205,7 +185,7 @@ static int cmd_cap_set(struct kx_cli *cli, const struct kx_args *a)
 	kx_buf_init(&what, 0);
 	if (!body)
 		return kx_cli_oom();
-	rc = exchange_id(cli, a, "cap ID", "caps", "PUT", "", body, &ans);
+	rc = kx_cli_exchange_id(cli, a, "cap ID", "caps", "PUT", "", body, &ans);
 	if (rc || cli->json)
 		goto out;
 	cap = json_object_get(ans, "cap");
@@ -224,7 +204,7 @@ out:
 static int cmd_cap_clear(struct kx_cli *cli, const struct kx_args *a)
 {
 	json_t *ans = NULL;
-	int rc = exchange_id(cli, a, "cap ID", "caps", "DELETE", "", NULL, &ans);
+	int rc = kx_cli_exchange_id(cli, a, "cap ID", "caps", "DELETE", "", NULL, &ans);
 
 	if (!rc && !cli->json)
 		rc = confirm(kx_cli_jstr(ans, "deleted"), a->pos[0], "cleared");
@@ -334,7 +314,7 @@ static int print_approval(const json_t *ap)
 static int cmd_approval_show(struct kx_cli *cli, const struct kx_args *a)
 {
 	json_t *ans = NULL;
-	int rc = exchange_id(cli, a, "approval ID", "approvals", "GET", "", NULL, &ans);
+	int rc = kx_cli_exchange_id(cli, a, "approval ID", "approvals", "GET", "", NULL, &ans);
 
 	if (!rc && !cli->json)
 		rc = print_approval(json_object_get(ans, "approval"));
@@ -354,7 +334,7 @@ static int decide(struct kx_cli *cli, const struct kx_args *a, const char *verb)
 		rc = kx_cli_oom();
 		goto out;
 	}
-	rc = exchange_id(cli, a, "approval ID", "approvals", "POST", kx_buf_str(&suffix), body, &ans);
+	rc = kx_cli_exchange_id(cli, a, "approval ID", "approvals", "POST", kx_buf_str(&suffix), body, &ans);
 	if (rc || cli->json)
 		goto out;
 	ap = json_object_get(ans, "approval");
