@@ -489,6 +489,18 @@ static int parse_id(const char *s, int64_t *out)
 	return 0;
 }
 
+/* ?limit=N, 1 to 1000; answers the error itself. */
+static int parse_limit(struct kx_http_resp *resp, const char *s, int *out)
+{
+	int64_t n;
+	if (parse_id(s, &n) || n > 1000) {
+		kx_http_error(resp, KX_EINVAL, "'limit' must be a whole number from 1 to 1000");
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
 void kx_h_alert_list(struct kx_http_req *req, struct kx_http_resp *resp)
 {
 	struct kx_alert_filter f = {0};
@@ -511,14 +523,8 @@ void kx_h_alert_list(struct kx_http_req *req, struct kx_http_resp *resp)
 		}
 		f.status = (int)st;
 	}
-	if (limit) {
-		int64_t n;
-		if (parse_id(limit, &n) || n > 1000) {
-			kx_http_error(resp, KX_EINVAL, "'limit' must be a whole number from 1 to 1000");
-			return;
-		}
-		f.limit = (int)n;
-	}
+	if (limit && parse_limit(resp, limit, &f.limit))
+		return;
 	if (before && parse_id(before, &f.before_id)) {
 		kx_http_error(resp, KX_EINVAL, "'before' must be an alert id");
 		return;
@@ -994,14 +1000,8 @@ void kx_h_notification_list(struct kx_http_req *req, struct kx_http_resp *resp)
 		}
 		f.status = (int)st;
 	}
-	if (limit) {
-		int64_t n;
-		if (parse_id(limit, &n) || n > 1000) {
-			kx_http_error(resp, KX_EINVAL, "'limit' must be a whole number from 1 to 1000");
-			return;
-		}
-		f.limit = (int)n;
-	}
+	if (limit && parse_limit(resp, limit, &f.limit))
+		return;
 	if (kx_svc_notification_list(req->app, &f, &list, &err)) {
 		kx_http_error(resp, err.code, err.msg);
 		return;
