@@ -265,8 +265,20 @@ static int take_event(struct kx_alert *a, struct kx_alert_event *e, kx_ms now, s
 /* After a resolve: when it was the last firing alert of its incident, the
  * timeline says so, and with the rule's resolve_to_monitoring the incident
  * moves to monitoring. */
-static int after_resolve(struct ingest *g, const char *incident, const struct kx_route_decision *d,
-			 struct kx_err *err)
+/* The rule that routed an alert when it fired (its stored name): a
+ * resolve carries fewer fields than the trigger, so routing it again
+ * could pick another rule. */
+static const struct kx_routing_rule *rule_named(const struct kx_config *cfg, const char *name,
+						const struct kx_routing_rule *fallback)
+{
+	for (size_t i = 0; name && i < cfg->nroutes; i++)
+		if (!strcmp(cfg->routes[i].name, name))
+			return &cfg->routes[i];
+	return name && !strcmp(name, "default") ? &cfg->route_default : fallback;
+}
+
+static int after_resolve(struct ingest *g, const char *incident,
+			 const struct kx_routing_rule *rule, struct kx_err *err)
 {
 	struct kx_incident inc;
 	struct kx_change c;
@@ -285,11 +297,11 @@ static int after_resolve(struct ingest *g, const char *incident, const struct kx
 		return 0;
 	}
 	rc = kx_svc_incident_entry_tx(g->tx, &g->who, incident, "alert",
-				      d->rule->resolve_to_monitoring
+				      rule->resolve_to_monitoring
 					      ? "All alerts of this incident have resolved; moving it to monitoring."
 					      : "All alerts of this incident have resolved.",
 				      g->now, err);
-	if (!rc && d->rule->resolve_to_monitoring && inc.status != KX_STATUS_MONITORING) {
+	if (!rc && rule->resolve_to_monitoring && inc.status != KX_STATUS_MONITORING) {
 		struct kx_incident out;
 		kx_change_init(&c, KX_CHANGE_STATUS);
 		c.status = KX_STATUS_MONITORING;
@@ -401,7 +413,7 @@ static int ingest_one(struct ingest *g, struct kx_alert_event *e, struct kx_inge
 		if ((rc = kx_store_alert_update(g->tx, &a, err)))
 			goto out;
 		if (a.incident)
-			rc = after_resolve(g, a.incident, &d, err);
+			rc = after_resolve(g, a.incident, rule_named(g->app->cfg, a.route, d.rule), err);
 		break;
 	}
 	if (!rc && o) {
