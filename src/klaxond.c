@@ -309,6 +309,7 @@ int main(int argc, char **argv)
 	}
 	app.store = store;
 	app.cfg = &cfg;
+	app.started_at = kx_now_ms();
 	app.tokens = kx_token_cache_new();
 	if (!app.tokens || kx_token_cache_attach(app.tokens, store, &err)) {
 		fprintf(stderr, "klaxond: cannot set up the token cache: %s\n", err.msg);

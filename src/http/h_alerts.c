@@ -13,6 +13,8 @@
 #include "http/decode.h"
 #include "http/decode_alerts.h"
 #include "http/encode.h"
+#include "core/route.h"
+#include "lib/secret.h"
 #include "http/server.h"
 #include "service/alerts.h"
 #include "service/outbox.h"
@@ -268,13 +270,28 @@ static void am_error(struct kx_http_resp *resp, int code, const char *msg)
 	kx_http_error(resp, code, msg);
 }
 
+/* Alertmanager's resolve_timeout: a posted alert without endsAt (amtool's
+ * way) is taken to end this long after it was last posted, unless posted
+ * again, as Alertmanager does. */
+#define AM_RESOLVE_TIMEOUT ((kx_ms)5 * 60 * 1000)
+
+static int decode_am_v2(const char *body, size_t len, kx_ms now, struct kx_alert_events *out,
+			struct kx_err *err)
+{
+	int rc = kx_decode_am_v2(body, len, now, out, err);
+	for (size_t i = 0; !rc && i < out->n; i++)
+		if (out->v[i].action == KX_ALERT_TRIGGER && out->v[i].ends_at == KX_TIME_UNSET)
+			out->v[i].ends_at = now + AM_RESOLVE_TIMEOUT;
+	return rc;
+}
+
 void kx_h_am_v2_post(struct kx_http_req *req, struct kx_http_resp *resp)
 {
 	struct kx_ingest_outcome *o;
 	struct kx_err err = {0};
 	size_t n;
 
-	if (ingest_batch(req, resp, KX_SOURCE_ALERTMANAGER, kx_decode_am_v2, &o, &n, &err)) {
+	if (ingest_batch(req, resp, KX_SOURCE_ALERTMANAGER, decode_am_v2, &o, &n, &err)) {
 		am_error(resp, err.code, err.msg);
 		return;
 	}
@@ -297,7 +314,7 @@ static json_t *enc_am_alert(const struct kx_alert *a, kx_ms now)
 	kx_alert_fingerprint(&a->labels, fp);
 	j = json_pack("{s:O, s:o, s:s, s:o, s:o, s:[{s:s}], s:{s:s, s:o, s:o}, s:o, s:o}",
 		      "annotations", json_is_object(ann) ? ann : json_object(), "endsAt",
-		      kx_enc_time(a->ends_at != KX_TIME_UNSET ? a->ends_at : now + 300000),
+		      kx_enc_time(a->ends_at != KX_TIME_UNSET ? a->ends_at : now + AM_RESOLVE_TIMEOUT),
 		      "fingerprint", fp, "startsAt", kx_enc_time(a->starts_at), "updatedAt",
 		      kx_enc_time(a->last_seen), "receivers", "name", "klaxon", "status", "state",
 		      silenced ? "suppressed" : "active", "inhibitedBy", json_array(), "silencedBy",
@@ -308,8 +325,21 @@ static json_t *enc_am_alert(const struct kx_alert *a, kx_ms now)
 	return j;
 }
 
+/* GET /api/v2/alerts?filter=alertname="X"&filter=…: amtool's query. */
+static int collect_filter(const char *key, const char *value, void *arg)
+{
+	struct kx_buf *b = arg;
+	if (strcmp(key, "filter") || !value || !*value)
+		return 0;
+	if ((b->len && kx_buf_addc(b, ',')) || kx_buf_adds(b, value))
+		return KX_ENOMEM;
+	return 0;
+}
+
 void kx_h_am_v2_get(struct kx_http_req *req, struct kx_http_resp *resp)
 {
+	struct kx_matchers *m = NULL;
+	struct kx_buf fb;
 	struct kx_integration in;
 	struct kx_alert_filter f = {0};
 	struct kx_alerts list = {0};
@@ -321,6 +351,17 @@ void kx_h_am_v2_get(struct kx_http_req *req, struct kx_http_resp *resp)
 		am_error(resp, err.code, err.msg);
 		return;
 	}
+	kx_buf_init(&fb, 16384);
+	if (kx_http_query_each(req, collect_filter, &fb) ||
+	    kx_matchers_parse(fb.len ? kx_buf_str(&fb) : "", &m, &err)) {
+		if (!err.msg[0])
+			kx_err_set(&err, KX_ETOOBIG, "the filters are too long");
+		am_error(resp, err.code, err.msg);
+		kx_buf_release(&fb);
+		kx_integration_release(&in);
+		return;
+	}
+	kx_buf_release(&fb);
 	kx_token_init(&who);
 	who.name = in.id;
 	f.service = in.service;
@@ -329,23 +370,27 @@ void kx_h_am_v2_get(struct kx_http_req *req, struct kx_http_resp *resp)
 	f.limit = 1000;
 	if (kx_svc_alert_list(req->app, &who, &f, &list, &err)) {
 		am_error(resp, err.code, err.msg);
+		kx_matchers_free(m);
 		kx_integration_release(&in);
 		return;
 	}
 	a = json_array();
-	for (size_t i = 0; a && i < list.n; i++)
-		json_array_append_new(a, enc_am_alert(&list.v[i], req->now));
+	for (size_t i = 0; a && i < list.n; i++) {
+		struct kx_labels fields;
+		kx_labels_init(&fields);
+		if (!kx_alert_fields(&list.v[i], &fields, &err) && kx_matchers_match(m, &fields))
+			json_array_append_new(a, enc_am_alert(&list.v[i], req->now));
+		kx_labels_release(&fields);
+	}
 	kx_http_json(resp, 200, a);
+	kx_matchers_free(m);
 	kx_alerts_release(&list);
 	kx_integration_release(&in);
 }
 
-static kx_ms started_at;
-
 void kx_h_am_v2_status(struct kx_http_req *req, struct kx_http_resp *resp)
 {
-	if (!started_at)
-		started_at = req->now;
+	kx_ms started_at = req->app->started_at ? req->app->started_at : req->now;
 	kx_http_json(resp, 200,
 		     json_pack("{s:{s:s, s:s, s:[]}, s:{s:s}, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}}",
 			       "cluster", "name", "klaxon", "status", "disabled", "peers", "config",
@@ -403,6 +448,18 @@ void kx_h_ev2_enqueue(struct kx_http_req *req, struct kx_http_resp *resp)
 		goto out;
 	}
 	snprintf(actor, sizeof(actor), "integration:%s", in.id);
+	/* PagerDuty makes a fresh key for a trigger without one: repeats of a
+	 * summary are separate alerts unless the sender says otherwise */
+	if (ev.action == KX_ALERT_TRIGGER && !ev.dedup_key) {
+		uint8_t raw[16];
+		char hex[33];
+		randombytes_buf(raw, sizeof(raw));
+		kx_hex(raw, sizeof(raw), hex);
+		if (!(ev.dedup_key = strdup(hex))) {
+			ev2_error(resp, KX_ENOMEM, "out of memory", NULL);
+			goto out;
+		}
+	}
 	if ((rc = kx_svc_alert_ingest(req->app, in.service, actor, &ev, 1, req->now, &o, &err))) {
 		ev2_error(resp, rc, err.msg, NULL);
 		goto out;
@@ -876,7 +933,7 @@ void kx_h_heartbeat_list(struct kx_http_req *req, struct kx_http_resp *resp)
 	struct kx_err err = {0};
 	json_t *a;
 
-	if (kx_svc_heartbeat_list(req->app, &list, &err)) {
+	if (kx_svc_heartbeat_list(req->app, req->who, &list, &err)) {
 		kx_http_error(resp, err.code, err.msg);
 		return;
 	}
@@ -980,6 +1037,17 @@ void kx_h_silence_expire(struct kx_http_req *req, struct kx_http_resp *resp)
 
 /* ---- the delivery log ------------------------------------------------------- */
 
+/* The delivery log names incidents and switches of every tenant: it is
+ * for tokens without a label scope. */
+static bool unscoped(struct kx_http_req *req, struct kx_http_resp *resp)
+{
+	if (!req->who->scope.n)
+		return true;
+	kx_http_error(resp, KX_EFORBIDDEN,
+		      "the delivery log covers every tenant: it needs a token without a label scope");
+	return false;
+}
+
 void kx_h_notification_list(struct kx_http_req *req, struct kx_http_resp *resp)
 {
 	struct kx_notification_filter f = {0};
@@ -988,6 +1056,8 @@ void kx_h_notification_list(struct kx_http_req *req, struct kx_http_resp *resp)
 	const char *status = kx_http_query(req, "status"), *limit = kx_http_query(req, "limit");
 	json_t *a;
 
+	if (!unscoped(req, resp))
+		return;
 	f.channel = kx_http_query(req, "channel");
 	f.subject = kx_http_query(req, "subject");
 	f.status = -1;
@@ -1020,6 +1090,8 @@ void kx_h_notification_get(struct kx_http_req *req, struct kx_http_resp *resp)
 	struct kx_err err = {0};
 	json_t *j, *a;
 
+	if (!unscoped(req, resp))
+		return;
 	if (kx_svc_notification_get(req->app, req->params[0], &n, &at, &err)) {
 		kx_http_error(resp, err.code, err.msg);
 		return;

@@ -921,6 +921,11 @@ int kx_svc_silence_create(const struct kx_app *app, const struct kx_token *who,
 	char *canon = NULL;
 	int rc;
 
+	/* a silence reaches every service's alerts: a token scoped to one
+	 * tenant may not mute the others' */
+	if (who->scope.n)
+		return kx_err_set(err, KX_EFORBIDDEN,
+				  "silences cover every service: they need a token without a label scope");
 	if ((rc = kx_matchers_canonical(s->matchers, &canon, err)))
 		return rc;
 	if (!*canon) {
@@ -932,7 +937,9 @@ int kx_svc_silence_create(const struct kx_app *app, const struct kx_token *who,
 	s->matchers = canon;
 	if (s->starts_at == KX_TIME_UNSET)
 		s->starts_at = now;
-	if (s->ends_at == KX_TIME_UNSET || s->ends_at <= s->starts_at)
+	if (s->ends_at == KX_TIME_UNSET)
+		return kx_err_set(err, KX_EINVAL, "a silence needs an end: give 'ends_at' or 'duration'");
+	if (s->ends_at <= s->starts_at)
 		return kx_err_set(err, KX_EINVAL, "a silence must end after it starts");
 	if (s->ends_at - s->starts_at > (kx_ms)366 * 86400000)
 		return kx_err_set(err, KX_EINVAL, "a silence lasts at most 366 days");
@@ -991,6 +998,9 @@ int kx_svc_silence_expire(const struct kx_app *app, const struct kx_token *who, 
 	int rc;
 
 	kx_silence_init(out);
+	if (who->scope.n)
+		return kx_err_set(err, KX_EFORBIDDEN,
+				  "silences cover every service: they need a token without a label scope");
 	if ((rc = kx_store_begin(app->store, true, &tx, err)))
 		return rc;
 	if ((rc = kx_store_silence_get(tx, id, out, err))) {
@@ -1016,6 +1026,10 @@ out:
 }
 
 /* ---- heartbeats ------------------------------------------------------------- */
+
+static int heartbeat_event(const struct kx_app *app, struct kx_tx *tx,
+			   const struct kx_heartbeat *h, enum kx_alert_action action, kx_ms now,
+			   struct kx_err *err);
 
 int kx_svc_heartbeat_create(const struct kx_app *app, const struct kx_token *who,
 			    struct kx_heartbeat *h, kx_ms now,
@@ -1046,7 +1060,8 @@ int kx_svc_heartbeat_create(const struct kx_app *app, const struct kx_token *who
 	kx_service_init(&svc);
 	if ((rc = kx_store_begin(app->store, true, &tx, err)))
 		return rc;
-	if ((rc = kx_store_service_get(tx, h->service, &svc, err))) {
+	if ((rc = kx_store_service_get(tx, h->service, &svc, err)) ||
+	    (!kx_labels_match(&svc.labels, &who->scope) && (rc = KX_ENOTFOUND))) {
 		if (rc == KX_ENOTFOUND)
 			kx_err_set(err, rc, "service '%.64s' not found", h->service);
 		goto fail;
@@ -1068,14 +1083,26 @@ fail:
 	return rc;
 }
 
-int kx_svc_heartbeat_list(const struct kx_app *app, struct kx_heartbeats *out,
-			  struct kx_err *err)
+int kx_svc_heartbeat_list(const struct kx_app *app, const struct kx_token *who,
+			  struct kx_heartbeats *out, struct kx_err *err)
 {
 	struct kx_tx *tx = NULL;
+	size_t keep = 0;
 	int rc;
 	if ((rc = kx_store_begin(app->store, false, &tx, err)))
 		return rc;
 	rc = kx_store_heartbeat_list(tx, out, err);
+	for (size_t i = 0; !rc && i < out->n; i++) {
+		bool vis;
+		if ((rc = service_visible(tx, who, out->v[i].service, &vis, err)))
+			break;
+		if (vis)
+			out->v[keep++] = out->v[i];
+		else
+			kx_heartbeat_release(&out->v[i]);
+	}
+	if (!rc)
+		out->n = keep;
 	kx_store_rollback(tx);
 	return rc;
 }
@@ -1083,18 +1110,32 @@ int kx_svc_heartbeat_list(const struct kx_app *app, struct kx_heartbeats *out,
 int kx_svc_heartbeat_delete(const struct kx_app *app, const struct kx_token *who,
 			    const char *name, kx_ms now, struct kx_err *err)
 {
+	struct kx_heartbeat h;
 	struct kx_tx *tx = NULL;
+	bool vis = true;
 	int rc;
+
+	kx_heartbeat_init(&h);
 	if ((rc = kx_store_begin(app->store, true, &tx, err)))
 		return rc;
-	if ((rc = kx_store_heartbeat_delete(tx, name, err)) ||
-	    (rc = kx_svc_audit_record(app, tx, who, "heartbeat.delete", name, NULL, now, err))) {
-		if (rc == KX_ENOTFOUND)
-			kx_err_set(err, rc, "heartbeat '%.64s' not found", name);
-		kx_store_rollback(tx);
-		return rc;
-	}
-	return kx_store_commit(tx, err);
+	if ((rc = kx_store_heartbeat_get(tx, name, &h, err)) ||
+	    (rc = service_visible(tx, who, h.service, &vis, err)) || (!vis && (rc = KX_ENOTFOUND)))
+		goto out;
+	/* a heartbeat that goes away takes its open alert with it: nothing
+	 * would ever resolve it otherwise */
+	if ((h.state == KX_HB_DOWN &&
+	     (rc = heartbeat_event(app, tx, &h, KX_ALERT_RESOLVE, now, err))) ||
+	    (rc = kx_store_heartbeat_delete(tx, name, err)) ||
+	    (rc = kx_svc_audit_record(app, tx, who, "heartbeat.delete", name, NULL, now, err)))
+		goto out;
+	rc = kx_store_commit(tx, err);
+	tx = NULL;
+out:
+	if (rc == KX_ENOTFOUND)
+		kx_err_set(err, rc, "heartbeat '%.64s' not found", name);
+	kx_store_rollback(tx);
+	kx_heartbeat_release(&h);
+	return rc;
 }
 
 /* The alert of a heartbeat going down (trigger) or coming back (resolve). */

@@ -104,7 +104,9 @@ int kx_svc_alert_act(const struct kx_app *app, const struct kx_token *who, int64
 		     const char *what, bool noise, kx_ms now, struct kx_alert *out,
 		     struct kx_err *err);
 
-/* Silences and maintenance windows. create canonicalises s->matchers
+/* Silences and maintenance windows (create and expire need a token
+ * without a label scope: a silence reaches every service). create
+ * canonicalises s->matchers
  * (at least one), defaults starts_at to now, and sets id, created_*.
  * list: with active_only, those in force or still to come; else all. */
 int kx_svc_silence_create(const struct kx_app *app, const struct kx_token *who,
@@ -115,12 +117,14 @@ int kx_svc_silence_expire(const struct kx_app *app, const struct kx_token *who, 
 			  kx_ms now, struct kx_silence *out, struct kx_err *err);
 
 /* Heartbeats. create reads h->name, service, interval, grace, level and
- * fills the rest and the ping key (shown once). */
+ * fills the rest and the ping key (shown once). A scoped token sees and
+ * deletes only those of services in its scope; deleting one that is down
+ * resolves its alert. */
 int kx_svc_heartbeat_create(const struct kx_app *app, const struct kx_token *who,
 			    struct kx_heartbeat *h, kx_ms now,
 			    char key[KX_INTEGRATION_KEY_LEN + 1], struct kx_err *err);
-int kx_svc_heartbeat_list(const struct kx_app *app, struct kx_heartbeats *out,
-			  struct kx_err *err);
+int kx_svc_heartbeat_list(const struct kx_app *app, const struct kx_token *who,
+			  struct kx_heartbeats *out, struct kx_err *err);
 int kx_svc_heartbeat_delete(const struct kx_app *app, const struct kx_token *who,
 			    const char *name, kx_ms now, struct kx_err *err);
 

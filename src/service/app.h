@@ -4,6 +4,7 @@
 #define KX_APP_H
 
 #include "core/config.h"
+#include "lib/time.h"
 #include "store/store.h"
 
 struct kx_token_cache;
@@ -18,6 +19,7 @@ struct kx_app {
 	struct kx_gate_rt *gate;       /* service/guard.h; NULL: gate not running */
 	struct kx_detect_rt *detect;   /* service/detect.h; NULL: no detections */
 	struct kx_router *router;      /* core/route.h: alert routing */
+	kx_ms started_at;              /* when the daemon started */
 };
 
 #endif

@@ -416,6 +416,74 @@ class AlertsTest(KlaxonTestCase):
         st, _, b = self.d.http("GET", "/v1/alerts/abc")
         self.assertError((st, None, b), 404)
 
+    # -- scope, keys PagerDuty makes, API v2 details --------------------------------
+
+    def test_scoped_tokens(self):
+        web = self.d.create_token("admin", "web-admin", labels={"team": "web"})
+        st, _, b = self.d.http("POST", "/v1/silences", {"matchers": 'a="b"', "duration": "1h"},
+                               token=web)
+        self.assertError((st, None, b), 403)
+        st, _, b = self.d.http("GET", "/v1/notifications", token=web)
+        self.assertError((st, None, b), 403)
+        st, _, b = self.d.http("POST", "/v1/heartbeats", {"name": "web-hb", "service": "payments"},
+                               token=web)
+        self.assertError((st, None, b), 404)  # payments is team=payments
+        st, _, hb = self.d.http("POST", "/v1/heartbeats", {"name": "pay-hb", "service": "payments"})
+        self.assertEqual(st, 201)
+        st, _, lst = self.d.http("GET", "/v1/heartbeats", token=web)
+        self.assertNotIn("pay-hb", [h["name"] for h in lst["heartbeats"]])
+        st, _, b = self.d.http("DELETE", "/v1/heartbeats/pay-hb", token=web)
+        self.assertError((st, None, b), 404)
+        st, _, lst = self.d.http("GET", "/v1/alerts?status=all", token=web)
+        self.assertEqual([a for a in lst["alerts"] if a["service"] == "payments"], [])
+        st, _, _ = self.d.http("DELETE", "/v1/heartbeats/pay-hb")
+        self.assertEqual(st, 200)
+
+    def test_deleting_a_down_heartbeat_resolves_its_alert(self):
+        st, _, hb = self.d.http("POST", "/v1/heartbeats", {"name": "gone-soon", "service": "payments",
+                                                          "interval": "1s", "grace": "0s"})
+        self.assertEqual(st, 201, hb)
+        self.d.http("POST", "/v1/heartbeats/" + hb["key"], token=None)
+        deadline, alert = time.time() + 10, None
+        while time.time() < deadline and not alert:
+            time.sleep(0.3)
+            st, _, lst = self.d.http("GET", "/v1/alerts?service=payments&status=firing&limit=1000")
+            alert = next((a for a in lst["alerts"] if a["dedup_key"] == "heartbeat:gone-soon"), None)
+        self.assertIsNotNone(alert)
+        st, _, _ = self.d.http("DELETE", "/v1/heartbeats/gone-soon")
+        self.assertEqual(st, 200)
+        self.assertEqual(self.alert(alert["id"])["status"], "resolved")
+
+    def test_events_v2_trigger_without_key_is_a_new_alert_each_time(self):
+        ev = {"routing_key": self.pd["key"], "event_action": "trigger",
+              "payload": {"summary": "same words", "source": "h", "severity": "info"}}
+        keys = set()
+        for _ in range(2):
+            st, _, r = self.d.http("POST", "/v2/enqueue", ev, token=None)
+            self.assertEqual(st, 202)
+            keys.add(r["dedup_key"])
+        self.assertEqual(len(keys), 2)
+        for k in keys:
+            self.assertRegex(k, r"^[0-9a-f]{32}$")
+
+    def test_am_api_v2_without_ends_at_and_filters(self):
+        st, _, r = self.d.http("POST", "/api/v2/alerts",
+                               [{"labels": {"alertname": "NoEnd", "severity": "info"}},
+                                {"labels": {"alertname": "Other", "severity": "info"}}],
+                               token=self.am["key"])
+        self.assertEqual(st, 200, r)
+        st, _, lst = self.d.http("GET", "/v1/alerts?service=payments&limit=1000")
+        mine = [a for a in lst["alerts"] if a["labels"].get("alertname") == "NoEnd"]
+        self.assertEqual(len(mine), 1)
+        self.assertIsNotNone(mine[0]["ends_at"])  # resolve_timeout, as Alertmanager
+        st, _, got = self.d.http("GET", '/api/v2/alerts?filter=alertname%3D%22NoEnd%22',
+                                 token=self.am["key"])
+        self.assertEqual(st, 200)
+        self.assertEqual({a["labels"]["alertname"] for a in got}, {"NoEnd"})
+        st, _, b = self.d.http("GET", '/api/v2/alerts?filter=alertname%3D~%22(%22',
+                               token=self.am["key"])
+        self.assertEqual(st, 400)
+
     # -- bad input ------------------------------------------------------------------------
 
     def test_bad_alertmanager_input_stores_nothing(self):
