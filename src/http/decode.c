@@ -1,6 +1,8 @@
 #include "http/decode.h"
 #include "http/plainjson.h"
 
+#include <errno.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -572,4 +574,37 @@ int kx_decode_audit(const char *body, size_t len, bool ndjson, kx_ms now,
 	if (rc)
 		kx_audit_events_release(out);
 	return rc;
+}
+
+/* ---- query parameters ---- */
+
+/* A duration back from now ("2h") or an RFC 3339 time. */
+int kx_param_when(const char *key, const char *value, kx_ms now, kx_ms *out,
+		  struct kx_err *err)
+{
+	kx_ms d;
+	if (!kx_duration_parse(value, &d)) {
+		*out = now - d;
+		return 0;
+	}
+	if (!kx_time_parse(value, out))
+		return 0;
+	return kx_err_set(err, KX_EINVAL,
+			  "cannot parse '%s': '%.40s' is neither a duration like 2h nor an RFC 3339 "
+			  "time like 2026-11-25T14:00:00Z",
+			  key, value);
+}
+
+int kx_param_number(const char *key, const char *value, long long min, long long max,
+		    long long *out, struct kx_err *err)
+{
+	char *end;
+	long long n;
+	errno = 0;
+	n = strtoll(value, &end, 10);
+	if (errno || end == value || *end || n < min || n > max)
+		return kx_err_set(err, KX_EINVAL, "'%s' must be a number from %lld to %lld", key, min,
+				  max);
+	*out = n;
+	return 0;
 }

@@ -32,6 +32,13 @@ int kx_json_labels(json_t *obj, const char *key, struct kx_labels *out, const ch
 int kx_json_strings(json_t *obj, const char *key, const char ***out, size_t *n, bool *present,
 		    struct kx_err *err);
 
+/* Query parameters: a duration back from now ("2h") or an RFC 3339 time;
+ * a decimal number from min to max. KX_EINVAL naming the parameter. */
+int kx_param_when(const char *key, const char *value, kx_ms now, kx_ms *out,
+		  struct kx_err *err);
+int kx_param_number(const char *key, const char *value, long long min, long long max,
+		    long long *out, struct kx_err *err);
+
 /* Holds what a decoded request borrows or owns besides the JSON. */
 struct kx_decoded {
 	json_t *json;

@@ -549,9 +549,10 @@ static int parse_id(const char *s, int64_t *out)
 /* ?limit=N, 1 to 1000; answers the error itself. */
 static int parse_limit(struct kx_http_resp *resp, const char *s, int *out)
 {
-	int64_t n;
-	if (parse_id(s, &n) || n > 1000) {
-		kx_http_error(resp, KX_EINVAL, "'limit' must be a whole number from 1 to 1000");
+	struct kx_err err = {0};
+	long long n;
+	if (kx_param_number("limit", s, 1, 1000, &n, &err)) {
+		kx_http_error(resp, err.code, err.msg);
 		return -1;
 	}
 	*out = (int)n;
@@ -586,15 +587,9 @@ void kx_h_alert_list(struct kx_http_req *req, struct kx_http_resp *resp)
 		kx_http_error(resp, KX_EINVAL, "'before' must be an alert id");
 		return;
 	}
-	if (since) {
-		kx_ms d;
-		if (!kx_duration_parse(since, &d))
-			f.since = req->now - d;
-		else if (kx_time_parse(since, &f.since)) {
-			kx_http_error(resp, KX_EINVAL,
-				      "'since' must be a duration (2h) or an RFC 3339 time");
-			return;
-		}
+	if (since && kx_param_when("since", since, req->now, &f.since, &err)) {
+		kx_http_error(resp, err.code, err.msg);
+		return;
 	}
 	if (kx_svc_alert_list(req->app, req->who, &f, &list, &err)) {
 		kx_http_error(resp, err.code, err.msg);

@@ -56,37 +56,6 @@ struct audit_q {
 	enum fmt format;
 };
 
-/* A duration back from now ("2h") or an RFC 3339 time. */
-static int parse_when(const char *key, const char *value, kx_ms now, kx_ms *out,
-		      struct kx_err *err)
-{
-	kx_ms d;
-	if (!kx_duration_parse(value, &d)) {
-		*out = now - d;
-		return 0;
-	}
-	if (!kx_time_parse(value, out))
-		return 0;
-	return kx_err_set(err, KX_EINVAL,
-			  "cannot parse '%s': '%.40s' is neither a duration like 2h nor an RFC 3339 "
-			  "time like 2026-11-25T14:00:00Z",
-			  key, value);
-}
-
-static int parse_number(const char *key, const char *value, long long min, long long max,
-			long long *out, struct kx_err *err)
-{
-	char *end;
-	long long n;
-	errno = 0;
-	n = strtoll(value, &end, 10);
-	if (errno || end == value || *end || n < min || n > max)
-		return kx_err_set(err, KX_EINVAL, "'%s' must be a number from %lld to %lld", key, min,
-				  max);
-	*out = n;
-	return 0;
-}
-
 /* The filter field a text parameter sets, or NULL. */
 static const char **text_param(struct kx_audit_filter *f, const char *key)
 {
@@ -128,17 +97,17 @@ static int audit_param(const char *key, const char *value, void *arg)
 			return kx_err_set(q->err, KX_EINVAL, "'%s' must not be empty", key);
 		*slot = value;
 	} else if (!strcmp(key, "since")) {
-		return parse_when(key, value, q->now, &f->since, q->err);
+		return kx_param_when(key, value, q->now, &f->since, q->err);
 	} else if (!strcmp(key, "until")) {
-		return parse_when(key, value, q->now, &f->until, q->err);
+		return kx_param_when(key, value, q->now, &f->until, q->err);
 	} else if (!strcmp(key, "label")) {
 		return label_param(f, value, q->err);
 	} else if (!strcmp(key, "limit")) {
-		if ((rc = parse_number(key, value, 1, KX_AUDIT_LIMIT_MAX, &n, q->err)))
+		if ((rc = kx_param_number(key, value, 1, KX_AUDIT_LIMIT_MAX, &n, q->err)))
 			return rc;
 		f->limit = (int)n;
 	} else if (q->listing && !strcmp(key, "after_seq")) {
-		if ((rc = parse_number(key, value, 0, INT64_MAX, &n, q->err)))
+		if ((rc = kx_param_number(key, value, 0, INT64_MAX, &n, q->err)))
 			return rc;
 		f->after_seq = n;
 	} else if (q->listing && !strcmp(key, "order")) {
