@@ -379,6 +379,8 @@ int main(int argc, char **argv)
 out:
 	kx_checks_stop(checks);
 	kx_engine_stop(engine);
+	/* the gate's listener wakes the server's streams: stop it first */
+	kx_gate_rt_stop(app.gate);
 	kx_server_stop(srv);
 	kx_gate_rt_free(app.gate);
 	kx_store_free(store);

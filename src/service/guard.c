@@ -552,17 +552,23 @@ int kx_gate_rt_new(const struct kx_app *app, struct kx_gate_rt **out, struct kx_
 	return 0;
 }
 
+void kx_gate_rt_stop(struct kx_gate_rt *rt)
+{
+	if (!rt || !rt->thread_started)
+		return;
+	pthread_mutex_lock(&rt->wake_lock);
+	rt->stop = true;
+	pthread_cond_signal(&rt->wake);
+	pthread_mutex_unlock(&rt->wake_lock);
+	pthread_join(rt->thread, NULL);
+	rt->thread_started = false;
+}
+
 void kx_gate_rt_free(struct kx_gate_rt *rt)
 {
 	if (!rt)
 		return;
-	if (rt->thread_started) {
-		pthread_mutex_lock(&rt->wake_lock);
-		rt->stop = true;
-		pthread_cond_signal(&rt->wake);
-		pthread_mutex_unlock(&rt->wake_lock);
-		pthread_join(rt->thread, NULL);
-	}
+	kx_gate_rt_stop(rt);
 	/* The store's subscription stays: the store is freed after us and
 	 * delivers nothing once the daemon stops serving. */
 	kx_gate_snapshot_free(rt->snap);

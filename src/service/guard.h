@@ -41,6 +41,10 @@ struct kx_gate_rt;
 /* Builds the first snapshot from the store and the config's caps, and
  * subscribes to the change feed. */
 int kx_gate_rt_new(const struct kx_app *app, struct kx_gate_rt **out, struct kx_err *err);
+/* Stops the reload thread (listeners are called no more); the runtime
+ * still answers from its last snapshot until freed. Idempotent; NULL is a
+ * no-op. Call it before what the listeners point at goes away. */
+void kx_gate_rt_stop(struct kx_gate_rt *rt);
 void kx_gate_rt_free(struct kx_gate_rt *rt);
 /* Rebuilds the snapshot from the store now (the feed does it by itself).
  * On failure the previous snapshot stays in force. */
