@@ -45,7 +45,9 @@ class Daemon:
         self.proc = subprocess.Popen(
             [klaxond, "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir, "--quiet", *THREADS,
              *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.environ["KX_BENCH_LOG"], "a") if os.environ.get("KX_BENCH_LOG")
+            else subprocess.DEVNULL)
         deadline = t0 + 10
         while True:
             try:

@@ -249,6 +249,26 @@ class SyncCounter:
         return n if seen else None
 
 
+def cpu_s(pid):
+    """User + system CPU seconds the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid):
+    """{tid: CPU seconds} of every thread of the process."""
+    out = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[t] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return out
+
+
 def wrk(port, kind, path, batch, repeat, key, conns, threads, duration):
     now = datetime.now(timezone.utc)
     env = dict(os.environ, KX_DETECT_KIND=kind, KX_DETECT_BATCH=str(batch),
@@ -282,8 +302,20 @@ def one_load(a, load, backend, pg):
     try:
         time.sleep(0.2)
         sync = SyncCounter(s.pid, a.duration)
+        prof = None
+        if a.perf and server == "klaxon":
+            os.makedirs(a.perf, exist_ok=True)
+            prof = subprocess.Popen(["perf", "record", "--call-graph=dwarf,32768", "-F", "999", "-o", os.path.join(a.perf, name + ".data"),
+                                     "-p", str(s.pid), "--", "sleep", str(a.duration)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpu0, th0 = cpu_s(s.pid), thread_cpu(s.pid)
         r = wrk(s.port, kind, path, batch, repeat, key, a.conns, a.threads, a.duration)
+        r["cpu_cores"] = (cpu_s(s.pid) - cpu0) / r["seconds"]
+        th1 = thread_cpu(s.pid)
+        r["busiest_thread"] = max((th1[t] - th0.get(t, 0) for t in th1), default=0) / r["seconds"]
         syncs = sync.result()
+        if prof:
+            prof.wait(60)
         r["syncs_per_s"] = None if syncs is None else syncs / r["seconds"]
         if server == "klaxon" and backend == "postgres":
             r["syncs_per_s"] = None  # the fsyncs are PostgreSQL's, in other processes
@@ -307,8 +339,11 @@ def bench_ingest(a, pg):
     backends = a.backends.split(",")
     by_name = {ld[0]: ld for ld in LOADS}
     plan = []
+    only = set(a.loads.split(",")) if a.loads else None
     for name in RUN_ORDER:
         ld = by_name[name]
+        if only is not None and name not in only:
+            continue
         if ld[1] != "klaxon":
             plan.append((ld, None))
             continue
@@ -321,7 +356,8 @@ def bench_ingest(a, pg):
             res.setdefault(key, []).append(r)
             print(f"ingest run {run + 1} {key}: {r['alerts_per_s']:.0f} alerts/s, {r['rps']:.0f} req/s, "
                   f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']}, syncs/s {r['syncs_per_s']}, "
-                  f"held {r['held']}", file=sys.stderr)
+                  f"held {r['held']}, server CPU {r['cpu_cores']:.2f} cores "
+                  f"(busiest thread {r['busiest_thread']:.2f})", file=sys.stderr)
     return res
 
 
@@ -578,6 +614,8 @@ def main():
     ap.add_argument("--rate", type=float, default=20, help="latency: alerts per second")
     ap.add_argument("--latency-seconds", type=float, default=30, help="latency: seconds of sending")
     ap.add_argument("--latency-kinds", default="webhook,ev2", help="latency: comma list of webhook, ev2")
+    ap.add_argument("--loads", help="ingest: comma list of load names to run (default: all)")
+    ap.add_argument("--perf", help="ingest: record a perf profile of each Klaxon load into DIR")
     ap.add_argument("--out", help="also write the Markdown report to this file")
     ap.add_argument("--json", help="write every run's figures to this JSON file")
     a = ap.parse_args()

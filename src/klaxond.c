@@ -2,6 +2,7 @@
 #include "core/config.h"
 #include "engine/checks.h"
 #include "engine/outbox.h"
+#include "service/ingest.h"
 #include "http/server.h"
 #include "lib/log.h"
 #include "lib/secret.h"
@@ -326,6 +327,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (kx_ingest_rt_start(&app, &app.ingest, &err)) {
+		fprintf(stderr, "klaxond: cannot start alert ingestion: %s\n", err.msg);
+		goto out;
+	}
+
 	if (kx_gate_rt_new(&app, &app.gate, &err)) {
 		fprintf(stderr, "klaxond: cannot start the gate: %s\n", err.msg);
 		goto out;
@@ -381,9 +387,13 @@ out:
 	kx_engine_stop(engine);
 	/* the gate's listener wakes the server's streams: stop it first */
 	kx_gate_rt_stop(app.gate);
+	/* parked ingestion requests get their answers while the server stops:
+	 * the ingestion queue stops after it */
 	kx_server_stop(srv);
+	kx_ingest_rt_stop(app.ingest);
 	kx_gate_rt_free(app.gate);
 	kx_store_free(store);
+	kx_ingest_rt_free(app.ingest);
 	kx_token_cache_free(app.tokens);
 	kx_detect_rt_free(app.detect);
 	kx_router_free(app.router);

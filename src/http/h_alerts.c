@@ -17,6 +17,7 @@
 #include "lib/secret.h"
 #include "http/server.h"
 #include "service/alerts.h"
+#include "service/ingest.h"
 #include "service/outbox.h"
 
 /* ---- encoders -------------------------------------------------------------- */
@@ -190,75 +191,147 @@ static json_t *enc_outcomes(const struct kx_ingest_outcome *o, size_t n)
 	return a;
 }
 
+/* ---- an ingestion request in flight ---------------------------------------- */
+
+/* What one ingestion request hands to the ingestion queue, and what its
+ * answer needs when the queue is done with it (on the queue's thread). */
+struct ingest_call {
+	const struct kx_app *app;
+	struct kx_ingest_job job;
+	struct kx_alert_events evs;
+	struct kx_integration in;
+	char actor[64];
+	void (*answer)(struct ingest_call *c, struct kx_http_resp *resp);
+	struct kx_http_deferred *d;
+};
+
+static struct ingest_call *call_new(void (*answer)(struct ingest_call *, struct kx_http_resp *))
+{
+	struct ingest_call *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	kx_alert_events_init(&c->evs);
+	kx_integration_init(&c->in);
+	c->answer = answer;
+	return c;
+}
+
+static void call_free(struct ingest_call *c)
+{
+	if (!c)
+		return;
+	kx_alert_events_release(&c->evs);
+	kx_integration_release(&c->in);
+	free(c->job.outcomes);
+	free(c);
+}
+
+static void call_done(struct kx_ingest_job *j)
+{
+	struct ingest_call *c = j->arg;
+	struct kx_http_deferred *d = c->d;
+	c->answer(c, kx_http_deferred_resp(d));
+	call_free(c);
+	kx_http_deferred_done(d);
+}
+
+static void call_start(void *arg, struct kx_http_deferred *d)
+{
+	struct ingest_call *c = arg;
+	c->d = d;
+	if (kx_ingest_submit(c->app->ingest, &c->job)) {
+		c->job.rc = kx_err_set(&c->job.err, KX_EUNAVAIL, "the daemon is shutting down");
+		call_done(&c->job);
+	}
+}
+
+/* Ingests c's events (c->evs, authenticated as c->in) and answers: parked
+ * on the ingestion queue when the daemon runs one, else right here. Takes
+ * c. */
+static void call_run(struct kx_http_req *req, struct kx_http_resp *resp, struct ingest_call *c)
+{
+	struct kx_ingest_job *j = &c->job;
+
+	snprintf(c->actor, sizeof(c->actor), "integration:%s", c->in.id);
+	c->app = req->app;
+	j->arg = c;
+	j->service = c->in.service;
+	j->actor = c->actor;
+	j->events = c->evs.v;
+	j->n = c->evs.n;
+	j->now = req->now;
+	j->done = call_done;
+	if (j->n && !(j->outcomes = calloc(j->n, sizeof(*j->outcomes)))) {
+		kx_http_error(resp, KX_ENOMEM, "out of memory");
+		call_free(c);
+		return;
+	}
+	if (j->n && req->app->ingest) {
+		resp->defer = (struct kx_http_defer){call_start, c};
+		return;
+	}
+	j->rc = j->n ? kx_svc_alert_ingest(req->app, j->service, j->actor, j->events, j->n, j->now,
+					   j->outcomes, &j->err)
+		     : 0;
+	c->answer(c, resp);
+	call_free(c);
+}
+
 /* Decode, authenticate, ingest: the Alertmanager and generic endpoints. */
 typedef int (*batch_decoder)(const char *body, size_t len, kx_ms now, struct kx_alert_events *out,
 			     struct kx_err *err);
 
-static int ingest_batch(struct kx_http_req *req, struct kx_http_resp *resp,
-			enum kx_alert_source source, batch_decoder decode,
-			struct kx_ingest_outcome **outcomes, size_t *n, struct kx_err *err)
+static void ingest_batch(struct kx_http_req *req, struct kx_http_resp *resp,
+			 enum kx_alert_source source, batch_decoder decode,
+			 void (*answer)(struct ingest_call *, struct kx_http_resp *))
 {
-	struct kx_integration in;
-	struct kx_alert_events evs;
-	char actor[64];
-	int rc;
+	struct ingest_call *c = call_new(answer);
+	struct kx_err err = {0};
 
-	*outcomes = NULL;
-	*n = 0;
-	kx_alert_events_init(&evs);
-	if ((rc = auth_source(req, source, &in, err)))
-		return rc;
-	if ((rc = decode(req->body, req->body_len, req->now, &evs, err)))
-		goto out;
-	if (evs.n && !(*outcomes = calloc(evs.n, sizeof(**outcomes)))) {
-		rc = kx_err_set(err, KX_ENOMEM, "out of memory");
-		goto out;
+	if (!c) {
+		kx_http_error(resp, KX_ENOMEM, "out of memory");
+		return;
 	}
-	snprintf(actor, sizeof(actor), "integration:%s", in.id);
-	if (evs.n &&
-	    (rc = kx_svc_alert_ingest(req->app, in.service, actor, evs.v, evs.n, req->now, *outcomes,
-				      err))) {
-		free(*outcomes);
-		*outcomes = NULL;
-		goto out;
+	if (auth_source(req, source, &c->in, &err) ||
+	    decode(req->body, req->body_len, req->now, &c->evs, &err)) {
+		c->job.rc = err.code ? err.code : KX_EINVAL;
+		c->job.err = err;
+		answer(c, resp);
+		call_free(c);
+		return;
 	}
-	*n = evs.n;
-out:
-	kx_alert_events_release(&evs);
-	kx_integration_release(&in);
-	return rc;
+	call_run(req, resp, c);
+}
+
+static void answer_results(struct ingest_call *c, struct kx_http_resp *resp, unsigned status)
+{
+	if (c->job.rc) {
+		kx_http_error(resp, c->job.rc, c->job.err.msg);
+		return;
+	}
+	kx_http_json(resp, status,
+		     json_pack("{s:s, s:i, s:o}", "status", "success", "alerts", (int)c->job.n,
+			       "results", enc_outcomes(c->job.outcomes, c->job.n)));
+}
+
+static void answer_alertmanager(struct ingest_call *c, struct kx_http_resp *resp)
+{
+	answer_results(c, resp, 200);
+}
+
+static void answer_generic(struct ingest_call *c, struct kx_http_resp *resp)
+{
+	answer_results(c, resp, 202);
 }
 
 void kx_h_ingest_alertmanager(struct kx_http_req *req, struct kx_http_resp *resp)
 {
-	struct kx_ingest_outcome *o;
-	struct kx_err err = {0};
-	size_t n;
-
-	if (ingest_batch(req, resp, KX_SOURCE_ALERTMANAGER, kx_decode_am_webhook, &o, &n, &err)) {
-		kx_http_error(resp, err.code, err.msg);
-		return;
-	}
-	kx_http_json(resp, 200,
-		     json_pack("{s:s, s:i, s:o}", "status", "success", "alerts", (int)n, "results",
-			       enc_outcomes(o, n)));
-	free(o);
+	ingest_batch(req, resp, KX_SOURCE_ALERTMANAGER, kx_decode_am_webhook, answer_alertmanager);
 }
 
 void kx_h_ingest_generic(struct kx_http_req *req, struct kx_http_resp *resp)
 {
-	struct kx_ingest_outcome *o;
-	struct kx_err err = {0};
-	size_t n;
-
-	if (ingest_batch(req, resp, KX_SOURCE_GENERIC, kx_decode_generic_alerts, &o, &n, &err)) {
-		kx_http_error(resp, err.code, err.msg);
-		return;
-	}
-	kx_http_json(resp, 202,
-		     json_pack("{s:s, s:i, s:o}", "status", "success", "alerts", (int)n, "results",
-			       enc_outcomes(o, n)));
-	free(o);
+	ingest_batch(req, resp, KX_SOURCE_GENERIC, kx_decode_generic_alerts, answer_generic);
 }
 
 /* ---- Alertmanager API v2 --------------------------------------------------- */
@@ -285,21 +358,21 @@ static int decode_am_v2(const char *body, size_t len, kx_ms now, struct kx_alert
 	return rc;
 }
 
-void kx_h_am_v2_post(struct kx_http_req *req, struct kx_http_resp *resp)
+static void answer_am_v2(struct ingest_call *c, struct kx_http_resp *resp)
 {
-	struct kx_ingest_outcome *o;
-	struct kx_err err = {0};
-	size_t n;
-
-	if (ingest_batch(req, resp, KX_SOURCE_ALERTMANAGER, decode_am_v2, &o, &n, &err)) {
-		am_error(resp, err.code, err.msg);
+	if (c->job.rc) {
+		am_error(resp, c->job.rc, c->job.err.msg);
 		return;
 	}
-	free(o);
 	/* Alertmanager answers 200 with an empty body */
 	kx_buf_clear(&resp->body);
 	resp->status = 200;
 	resp->content_type = "application/json";
+}
+
+void kx_h_am_v2_post(struct kx_http_req *req, struct kx_http_resp *resp)
+{
+	ingest_batch(req, resp, KX_SOURCE_ALERTMANAGER, decode_am_v2, answer_am_v2);
 }
 
 static json_t *enc_am_alert(const struct kx_alert *a, kx_ms now)
@@ -423,57 +496,63 @@ static void ev2_error(struct kx_http_resp *resp, int code, const char *msg,
 			       "Event object is invalid", "errors", errors));
 }
 
+static void answer_ev2(struct ingest_call *c, struct kx_http_resp *resp)
+{
+	if (c->job.rc) {
+		ev2_error(resp, c->job.rc, c->job.err.msg, NULL);
+		return;
+	}
+	kx_http_json(resp, 202,
+		     json_pack("{s:s, s:s, s:s}", "status", "success", "message", "Event processed",
+			       "dedup_key", c->job.outcomes[0].dedup_key));
+}
+
 void kx_h_ev2_enqueue(struct kx_http_req *req, struct kx_http_resp *resp)
 {
-	struct kx_alert_event ev;
 	struct kx_ev2_errors errors = {0};
-	struct kx_integration in;
-	struct kx_ingest_outcome o;
+	struct kx_alert_event *ev;
+	struct ingest_call *c;
 	struct kx_err err = {0};
-	char *key = NULL, actor[64];
+	char *key = NULL;
 	int rc;
 
-	kx_alert_event_init(&ev);
-	kx_integration_init(&in);
-	if ((rc = kx_decode_events_v2(req->body, req->body_len, req->now, &ev, &key, &errors,
+	if (!(c = call_new(answer_ev2)) || !(ev = kx_alert_events_push(&c->evs))) {
+		call_free(c);
+		ev2_error(resp, KX_ENOMEM, "out of memory", NULL);
+		return;
+	}
+	if ((rc = kx_decode_events_v2(req->body, req->body_len, req->now, ev, &key, &errors,
 				      &err))) {
 		ev2_error(resp, rc, err.msg, &errors);
-		goto out;
+		goto fail;
 	}
-	if ((rc = kx_svc_integration_auth(req->app, key, KX_SOURCE_EVENTS_V2, &in, &err))) {
+	if ((rc = kx_svc_integration_auth(req->app, key, KX_SOURCE_EVENTS_V2, &c->in, &err))) {
 		if (rc == KX_EAUTH || rc == KX_EFORBIDDEN)
 			ev2_error(resp, KX_EINVAL, "Invalid routing key", NULL);
 		else
 			ev2_error(resp, rc, err.msg, NULL);
-		goto out;
+		goto fail;
 	}
-	snprintf(actor, sizeof(actor), "integration:%s", in.id);
 	/* PagerDuty makes a fresh key for a trigger without one: repeats of a
 	 * summary are separate alerts unless the sender says otherwise */
-	if (ev.action == KX_ALERT_TRIGGER && !ev.dedup_key) {
+	if (ev->action == KX_ALERT_TRIGGER && !ev->dedup_key) {
 		uint8_t raw[16];
 		char hex[33];
 		randombytes_buf(raw, sizeof(raw));
 		kx_hex(raw, sizeof(raw), hex);
-		if (!(ev.dedup_key = strdup(hex))) {
+		if (!(ev->dedup_key = strdup(hex))) {
 			ev2_error(resp, KX_ENOMEM, "out of memory", NULL);
-			goto out;
+			goto fail;
 		}
 	}
-	if ((rc = kx_svc_alert_ingest(req->app, in.service, actor, &ev, 1, req->now, &o, &err))) {
-		ev2_error(resp, rc, err.msg, NULL);
-		goto out;
-	}
-	kx_http_json(resp, 202,
-		     json_pack("{s:s, s:s, s:s}", "status", "success", "message", "Event processed",
-			       "dedup_key", o.dedup_key));
-out:
+	call_run(req, resp, c);
+	c = NULL;
+fail:
 	if (key)
 		sodium_memzero(key, strlen(key));
 	free(key);
 	kx_ev2_errors_release(&errors);
-	kx_integration_release(&in);
-	kx_alert_event_release(&ev);
+	call_free(c);
 }
 
 void kx_h_ev2_change(struct kx_http_req *req, struct kx_http_resp *resp)

@@ -54,16 +54,27 @@ struct kx_server {
 	struct stream *streams;
 	size_t nstreams;
 	_Atomic bool stopping; /* read by stream_read without the lock */
+	_Atomic int parked;    /* deferred answers not yet done */
 	pthread_mutex_t ping_lock;
 	pthread_cond_t ping_cond;
 	pthread_t ping_thread;
 	bool ping_started;
 };
 
+/* A parked request (kx_http_resp.defer): its answer, filled by the worker
+ * before it resumes the connection. */
+struct kx_http_deferred {
+	struct kx_server *srv;
+	struct MHD_Connection *conn;
+	struct kx_http_resp resp;
+};
+
 struct reqstate {
 	struct kx_buf body;
 	size_t seen;
 	bool too_big;
+	bool deferred; /* def holds the answer to send once resumed */
+	struct kx_http_deferred def;
 };
 
 const char *kx_http_header(const struct kx_http_req *req, const char *name)
@@ -479,6 +490,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = rs;
 		return MHD_YES;
 	}
+	if (rs->deferred) {
+		/* resumed: the worker's answer is ready */
+		rs->deferred = false;
+		ret = respond(conn, &rs->def.resp);
+		kx_buf_release(&rs->def.resp.body);
+		return ret;
+	}
 	if (*upload_size) {
 		rs->seen += *upload_size;
 		if (!rs->too_big && kx_buf_add(&rs->body, upload_data, *upload_size))
@@ -509,6 +527,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		kx_buf_release(&resp.body);
 		return respond_stream(s, conn, &resp);
 	}
+	if (resp.defer.start) {
+		struct kx_http_defer df = resp.defer;
+		rs->def.srv = s;
+		rs->def.conn = conn;
+		rs->def.resp = resp;
+		rs->def.resp.defer.start = NULL;
+		rs->deferred = true;
+		atomic_fetch_add(&s->parked, 1);
+		/* parked before the work starts, so that a quick worker's resume
+		 * always finds it parked */
+		MHD_suspend_connection(conn);
+		df.start(df.arg, &rs->def);
+		return MHD_YES;
+	}
 	ret = respond(conn, &resp);
 	kx_buf_release(&resp.body);
 	return ret;
@@ -523,9 +555,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!rs)
 		return;
+	if (rs->deferred)
+		kx_buf_release(&rs->def.resp.body);
 	kx_buf_release(&rs->body);
 	free(rs);
 	*con_cls = NULL;
+}
+
+struct kx_http_resp *kx_http_deferred_resp(struct kx_http_deferred *d)
+{
+	return &d->resp;
+}
+
+void kx_http_deferred_done(struct kx_http_deferred *d)
+{
+	struct kx_server *s = d->srv;
+	/* d belongs to the connection, which may be gone once resumed */
+	MHD_resume_connection(d->conn);
+	atomic_fetch_sub(&s->parked, 1);
 }
 
 static int hexval(char c)
@@ -661,6 +708,10 @@ void kx_server_stop(struct kx_server *s)
 			break;
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	}
+	/* and let every parked request get its answer (its worker is still
+	 * running: klaxond stops the ingestion queue after the server) */
+	for (int i = 0; i < 500 && atomic_load(&s->parked) > 0; i++)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	MHD_stop_daemon(s->d);
 	pthread_mutex_destroy(&s->streams_lock);
 	pthread_mutex_destroy(&s->ping_lock);

@@ -43,14 +43,32 @@ struct kx_http_stream {
 	void *arg;
 };
 
+/* A deferred answer, for work done on another thread (the ingestion
+ * queue, service/ingest.h). Instead of answering, a handler may set
+ * resp->defer: the server parks the connection — it holds no thread while
+ * parked — and then calls start(arg, d). Whoever does the work fills
+ * kx_http_deferred_resp(d) as a handler fills its resp and then calls
+ * kx_http_deferred_done(d), exactly once, from any thread; the server
+ * sends that answer. Nothing else of the request (headers, body) may be
+ * read after the handler returned: decode it first. */
+struct kx_http_deferred;
+struct kx_http_defer {
+	void (*start)(void *arg, struct kx_http_deferred *d);
+	void *arg;
+};
+
 struct kx_http_resp {
 	unsigned status;
 	struct kx_http_stream stream; /* read == NULL: an ordinary answer */
+	struct kx_http_defer defer;   /* start == NULL: answered now */
 	const char *content_type;
 	struct kx_buf body;
 	char location[160];
 	char allow[64];
 };
+
+struct kx_http_resp *kx_http_deferred_resp(struct kx_http_deferred *d);
+void kx_http_deferred_done(struct kx_http_deferred *d);
 
 /* A request header's value (name case-insensitive), or NULL. */
 const char *kx_http_header(const struct kx_http_req *req, const char *name);

@@ -13,6 +13,7 @@
 #include "lib/secret.h"
 #include "service/audit.h"
 #include "service/incidents.h"
+#include "service/ingest.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -245,11 +246,14 @@ static int take_event(struct kx_alert *a, struct kx_alert_event *e, kx_ms now, s
 	a->details = details;
 	kx_labels_release(&a->labels);
 	a->labels = labels;
+	/* copies, not moves: a batch that failed is ingested again */
 #define TAKE(f)                                                                                    \
 	if (e->f) {                                                                                \
+		char *v = strdup(e->f);                                                            \
+		if (!v)                                                                            \
+			return kx_err_set(err, KX_ENOMEM, "out of memory");                        \
 		free(a->f);                                                                        \
-		a->f = e->f;                                                                       \
-		e->f = NULL;                                                                       \
+		a->f = v;                                                                          \
 	}
 	TAKE(source_host)
 	TAKE(component)
@@ -429,33 +433,65 @@ out:
 	return rc;
 }
 
-/* The batch in the caller's write transaction. */
-static int ingest_tx(const struct kx_app *app, struct kx_tx *tx, const char *service,
-		     const char *actor, struct kx_alert_event *events, size_t n, kx_ms now,
-		     struct kx_ingest_outcome *outcomes, struct kx_err *err)
+/* What every batch of a transaction shares: the silences in force and the
+ * incidents found or opened so far. */
+static int ingest_begin(const struct kx_app *app, struct kx_tx *tx, kx_ms now,
+			struct ingest **out, struct kx_err *err)
 {
-	struct ingest *g;
 	struct kx_silences sil = {0};
+	struct ingest *g;
 	int rc;
 
+	*out = NULL;
 	if (!app->router)
 		return kx_err_set(err, KX_EINVAL, "alert routing is not running");
 	if (!(g = calloc(1, sizeof(*g))))
 		return kx_err_set(err, KX_ENOMEM, "out of memory");
 	g->app = app;
 	g->tx = tx;
+	g->now = now;
+	kx_service_init(&g->svc);
+	if ((rc = kx_store_silence_list(tx, true, now, &sil, err)) ||
+	    (rc = kx_silencer_new(sil.v, sil.n, now, &g->silencer, err))) {
+		kx_silences_release(&sil);
+		free(g);
+		return rc;
+	}
+	kx_silences_release(&sil);
+	*out = g;
+	return 0;
+}
+
+static void ingest_end(struct ingest *g)
+{
+	if (!g)
+		return;
+	kx_silencer_free(g->silencer);
+	kx_service_release(&g->svc);
+	free(g);
+}
+
+/* One batch for `service` as `actor`, in g's transaction. */
+static int ingest_events(struct ingest *g, const char *service, const char *actor,
+			 struct kx_alert_event *events, size_t n, kx_ms now,
+			 struct kx_ingest_outcome *outcomes, struct kx_err *err)
+{
+	int rc = 0;
+
 	g->actor = actor;
 	g->now = now;
 	machine_token(&g->who, actor);
-	kx_service_init(&g->svc);
-	if ((rc = kx_store_service_get(tx, service, &g->svc, err))) {
-		if (rc == KX_ENOTFOUND)
-			kx_err_set(err, KX_ENOTFOUND, "service '%.64s' not found", service);
-		goto out;
+	if (!g->svc.name || strcmp(g->svc.name, service) != 0) {
+		kx_service_release(&g->svc);
+		kx_service_init(&g->svc);
+		if ((rc = kx_store_service_get(g->tx, service, &g->svc, err))) {
+			kx_service_release(&g->svc);
+			kx_service_init(&g->svc);
+			if (rc == KX_ENOTFOUND)
+				kx_err_set(err, KX_ENOTFOUND, "service '%.64s' not found", service);
+			return rc;
+		}
 	}
-	if ((rc = kx_store_silence_list(tx, true, now, &sil, err)) ||
-	    (rc = kx_silencer_new(sil.v, sil.n, now, &g->silencer, err)))
-		goto out;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = ingest_one(g, &events[i], outcomes ? &outcomes[i] : NULL, err))) {
 			if (n > 1) { /* say which alert of the batch it was */
@@ -464,11 +500,21 @@ static int ingest_tx(const struct kx_app *app, struct kx_tx *tx, const char *ser
 			}
 			break;
 		}
-out:
-	kx_silences_release(&sil);
-	kx_silencer_free(g->silencer);
-	kx_service_release(&g->svc);
-	free(g);
+	return rc;
+}
+
+/* The batch in the caller's write transaction. */
+static int ingest_tx(const struct kx_app *app, struct kx_tx *tx, const char *service,
+		     const char *actor, struct kx_alert_event *events, size_t n, kx_ms now,
+		     struct kx_ingest_outcome *outcomes, struct kx_err *err)
+{
+	struct ingest *g;
+	int rc;
+
+	if ((rc = ingest_begin(app, tx, now, &g, err)))
+		return rc;
+	rc = ingest_events(g, service, actor, events, n, now, outcomes, err);
+	ingest_end(g);
 	return rc;
 }
 
@@ -494,20 +540,64 @@ int kx_svc_alert_ingest(const struct kx_app *app, const char *service, const cha
 	return rc;
 }
 
+/* Many requests' batches in one transaction. A job's events are changed by
+ * ingestion (dedup keys derived, fields taken), which is why a fallback
+ * after a failure may run them again: derive_key keeps a key it already
+ * set, and take_event only moves fields into an alert that the rollback
+ * threw away. */
+void kx_svc_alert_ingest_jobs(const struct kx_app *app, struct kx_ingest_job **jobs, size_t n,
+			      struct kx_pending **pending)
+{
+	struct kx_tx *tx = NULL;
+	struct ingest *g = NULL;
+	struct kx_err err = {0};
+	int rc = 0;
+
+	*pending = NULL;
+	if (!(rc = kx_store_begin(app->store, true, &tx, &err))) {
+		if (!(rc = ingest_begin(app, tx, jobs[0]->now, &g, &err)))
+			for (size_t i = 0; i < n && !rc; i++)
+				rc = jobs[i]->n ? ingest_events(g, jobs[i]->service, jobs[i]->actor,
+								jobs[i]->events, jobs[i]->n,
+								jobs[i]->now, jobs[i]->outcomes, &err)
+						: 0;
+		ingest_end(g);
+		if (rc) {
+			kx_store_rollback(tx);
+		} else if (!(rc = kx_store_commit_async(tx, pending, &err))) {
+			for (size_t i = 0; i < n; i++)
+				jobs[i]->rc = 0;
+			return;
+		}
+	}
+	/* alone, its outcome is its own (but a conflict is worth a retry) */
+	if (n == 1 && rc != KX_ECONFLICT) {
+		jobs[0]->rc = rc;
+		jobs[0]->err = err;
+		return;
+	}
+	/* a batch that failed: each job in a transaction of its own */
+	for (size_t i = 0; i < n; i++) {
+		struct kx_ingest_job *j = jobs[i];
+		j->rc = j->n ? kx_svc_alert_ingest(app, j->service, j->actor, j->events, j->n, j->now,
+						   j->outcomes, &j->err)
+			     : 0;
+	}
+}
+
 /* ---- integration keys ------------------------------------------------------- */
 
-int kx_svc_integration_auth(const struct kx_app *app, const char *key,
-			    enum kx_alert_source want, struct kx_integration *out,
-			    struct kx_err *err)
+/* The stored key, from the ingestion runtime's cache when it is there. */
+static int integration_lookup(const struct kx_app *app, const uint8_t h[KX_HASH_LEN],
+			      struct kx_integration *out, struct kx_err *err)
 {
-	uint8_t h[KX_HASH_LEN];
 	struct kx_tx *tx = NULL;
+	kx_ms now = kx_now_ms();
+	uint64_t gen = 0;
 	int rc;
 
-	kx_integration_init(out);
-	if (!key || !*key || strlen(key) > 256)
-		return kx_err_set(err, KX_EAUTH, "an integration key is required");
-	kx_hash(key, strlen(key), h);
+	if (kx_ingest_key_get(app->ingest, h, now, out, &gen))
+		return 0;
 	if ((rc = kx_store_begin(app->store, false, &tx, err)))
 		return rc;
 	rc = kx_store_integration_by_hash(tx, h, out, err);
@@ -520,6 +610,23 @@ int kx_svc_integration_auth(const struct kx_app *app, const char *key,
 		kx_integration_release(out);
 		return kx_err_set(err, KX_EAUTH, "this integration key has been revoked");
 	}
+	kx_ingest_key_put(app->ingest, out, now, gen);
+	return 0;
+}
+
+int kx_svc_integration_auth(const struct kx_app *app, const char *key,
+			    enum kx_alert_source want, struct kx_integration *out,
+			    struct kx_err *err)
+{
+	uint8_t h[KX_HASH_LEN];
+	int rc;
+
+	kx_integration_init(out);
+	if (!key || !*key || strlen(key) > 256)
+		return kx_err_set(err, KX_EAUTH, "an integration key is required");
+	kx_hash(key, strlen(key), h);
+	if ((rc = integration_lookup(app, h, out, err)))
+		return rc;
 	if (out->source != want && !(out->source == KX_SOURCE_GENERIC && want != KX_SOURCE_EVENTS_V2)) {
 		rc = kx_err_set(err, KX_EFORBIDDEN, "this integration key is for %s, not %s",
 				kx_alert_source_name(out->source), kx_alert_source_name(want));
@@ -618,7 +725,9 @@ int kx_svc_integration_revoke(const struct kx_app *app, const struct kx_token *w
 		rc = kx_err_set(err, KX_ECONFLICT, "integration '%s' is already revoked", id);
 		goto out;
 	}
+	/* the notice empties every daemon's key cache (service/ingest.h) */
 	if ((rc = kx_store_integration_revoke(tx, id, now, err)) ||
+	    (rc = kx_store_notify(tx, "integrations", id, err)) ||
 	    (rc = kx_svc_audit_record(app, tx, who, "integration.revoke", id, NULL, now, err)))
 		goto out;
 	rc = kx_store_commit(tx, err);

@@ -11,6 +11,7 @@ struct kx_token_cache;
 struct kx_gate_rt;
 struct kx_detect_rt;
 struct kx_router;
+struct kx_ingest_rt;
 
 struct kx_app {
 	struct kx_store *store;
@@ -19,6 +20,7 @@ struct kx_app {
 	struct kx_gate_rt *gate;       /* service/guard.h; NULL: gate not running */
 	struct kx_detect_rt *detect;   /* service/detect.h; NULL: no detections */
 	struct kx_router *router;      /* core/route.h: alert routing */
+	struct kx_ingest_rt *ingest;   /* service/ingest.h; NULL: ingest in the caller's thread */
 	kx_ms started_at;              /* when the daemon started */
 };
 

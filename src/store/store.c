@@ -78,6 +78,43 @@ int kx_store_commit(struct kx_tx *tx, struct kx_err *err)
 	return rc;
 }
 
+struct kx_pending {
+	const struct kx_store_backend *be;
+	void *p;
+};
+
+int kx_store_commit_async(struct kx_tx *tx, struct kx_pending **pending, struct kx_err *err)
+{
+	const struct kx_store_backend *be = tx->be;
+	struct kx_pending *pd;
+	void *p = NULL;
+	int rc;
+
+	*pending = NULL;
+	if (!be->commit_async || !be->pending_wait || !(pd = malloc(sizeof(*pd))))
+		return kx_store_commit(tx, err); /* durable on return */
+	rc = be->commit_async(tx->tx, &p, err);
+	free(tx);
+	if (rc || !p) {
+		free(pd);
+		return rc;
+	}
+	pd->be = be;
+	pd->p = p;
+	*pending = pd;
+	return 0;
+}
+
+int kx_store_pending_wait(struct kx_pending *pd, struct kx_err *err)
+{
+	int rc;
+	if (!pd)
+		return 0;
+	rc = pd->be->pending_wait(pd->p, err);
+	free(pd);
+	return rc;
+}
+
 void kx_store_rollback(struct kx_tx *tx)
 {
 	if (!tx)

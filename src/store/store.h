@@ -201,6 +201,11 @@ struct kx_store_backend {
 	int (*begin)(void *be, bool write, void **tx, struct kx_err *err);
 	int (*commit)(void *tx, struct kx_err *err);
 	void (*rollback)(void *tx);
+	/* Optional (NULL: commit is used and is durable on return): commit a
+	 * write transaction without waiting for it to reach the disk, and
+	 * wait for that later (see kx_store_commit_async). */
+	int (*commit_async)(void *tx, void **pending, struct kx_err *err);
+	int (*pending_wait)(void *pending, struct kx_err *err);
 
 	/* The next sequence number for incidents declared on day "YYYYMMDD". */
 	int (*incident_next_seq)(void *tx, const char *day, int64_t *seq, struct kx_err *err);
@@ -408,6 +413,16 @@ int kx_store_begin(struct kx_store *s, bool write, struct kx_tx **tx, struct kx_
 int kx_store_commit(struct kx_tx *tx, struct kx_err *err);
 /* Rolls back and frees tx; NULL is a no-op. */
 void kx_store_rollback(struct kx_tx *tx);
+/* Commits and frees tx like kx_store_commit, but may return before the
+ * commit is on disk: then *pending is set, and kx_store_pending_wait(),
+ * on any thread, returns once it is durable (or reports that it could not
+ * be made so), delivers the transaction's change notices and frees it.
+ * Until then nothing may be told about the transaction. *pending is NULL
+ * when the commit was durable on return (or failed). Lets a writer
+ * prepare its next transaction while the last one's fsync runs. */
+struct kx_pending;
+int kx_store_commit_async(struct kx_tx *tx, struct kx_pending **pending, struct kx_err *err);
+int kx_store_pending_wait(struct kx_pending *p, struct kx_err *err);
 
 int kx_store_incident_next_seq(struct kx_tx *tx, const char *day, int64_t *seq,
 			       struct kx_err *err);

@@ -4,8 +4,11 @@
  * transaction, so BEGIN IMMEDIATE never waits on SQLite's busy handler) and a
  * small pool of reader connections that run concurrently under WAL. Every
  * connection caches its prepared statements, keyed by the address of the
- * static SQL text. Commits are durable (synchronous=FULL): a 2xx answer means
- * the change is on disk.
+ * static SQL text. Commits are durable: a 2xx answer means the change is on
+ * disk. The writer's COMMIT only writes the log (synchronous=NORMAL), and
+ * the log is then made durable by an fdatasync outside the writer lock
+ * ("durable commits" below), so the next transaction is written while the
+ * last one's fsync runs and one fsync covers every commit before it.
  *
  * WAL checkpoints run on a background thread with its own connection
  * (automatic checkpoints on the writer are off), so a request never pays
@@ -15,9 +18,12 @@
 #include "store/store.h"
 #include "lib/array.h"
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/time.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NREADERS 4
 #define BATCH_RING 64
@@ -54,6 +61,15 @@ struct be {
 	uint64_t flushed;  /* last batch whose COMMIT has finished */
 	int members;       /* members released into the open batch */
 	int batch_rc[BATCH_RING];
+	uint64_t batch_seq[BATCH_RING]; /* the commit number of each batch */
+	/* durable commits, guarded by synclock: commits are numbered in order;
+	 * every commit numbered <= durable is on disk, unless <= failed. */
+	pthread_mutex_t synclock;
+	pthread_cond_t synced;
+	uint64_t committed, durable, failed;
+	uint64_t sync_target; /* the newest commit a running fdatasync covers */
+	int syncing;       /* fdatasyncs running */
+	int wal_fd;        /* the log, opened on first use; -1 until then */
 	struct conn readers[NREADERS];
 	pthread_mutex_t rlock;
 	pthread_cond_t rfree;
@@ -86,6 +102,9 @@ struct tx {
 	struct be *be;
 	struct conn *c;
 	bool write;
+	/* write: opened its batch, so it is alone in the outer transaction
+	 * and needs no savepoint (see "group commit") */
+	bool bare;
 	struct kx_buf notes; /* pending notifications: "topic\0payload\0"… */
 };
 
@@ -336,6 +355,10 @@ static void sq_close(void *p)
 	}
 	conn_close(&be->ckpt);
 	pthread_mutex_destroy(&be->slock);
+	pthread_mutex_destroy(&be->synclock);
+	pthread_cond_destroy(&be->synced);
+	if (be->wal_fd >= 0)
+		close(be->wal_fd);
 	pthread_mutex_destroy(&be->clock);
 	pthread_cond_destroy(&be->cwake);
 	conn_close(&be->writer);
@@ -350,12 +373,29 @@ static void sq_close(void *p)
 	free(be);
 }
 
+/* SQLite's own error log (what went wrong below an error code). */
+static void sqlite_log(void *arg, int code, const char *msg)
+{
+	(void)arg;
+	if ((code & 0xff) == SQLITE_NOTICE || (code & 0xff) == SQLITE_WARNING ||
+	    (code & 0xff) == SQLITE_CONSTRAINT || (code & 0xff) == SQLITE_SCHEMA)
+		return; /* expected, or reported by the caller */
+	kx_log(KX_LOG_WARN, "sqlite: %s (%d)", msg, code);
+}
+
+static void sqlite_config_once(void)
+{
+	sqlite3_config(SQLITE_CONFIG_LOG, sqlite_log, NULL);
+}
+
 static int sq_open(const char *url, void **out, struct kx_err *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	const char *path = url + 7;
 	struct be *be;
 	int rc;
 
+	pthread_once(&once, sqlite_config_once);
 	if (strncmp(path, "//", 2) == 0)
 		path += 2;
 	if (!*path)
@@ -372,8 +412,14 @@ static int sq_open(const char *url, void **out, struct kx_err *err)
 	pthread_mutex_init(&be->clock, NULL);
 	pthread_cond_init(&be->cwake, NULL);
 	pthread_mutex_init(&be->slock, NULL);
+	pthread_mutex_init(&be->synclock, NULL);
+	pthread_cond_init(&be->synced, NULL);
+	be->wal_fd = -1;
 	if ((rc = conn_open(&be->writer, be->path, false, CACHE_WRITER_KIB, err)) ||
-	    (rc = migrate(be->writer.db, err)))
+	    (rc = migrate(be->writer.db, err)) ||
+	    /* the log's fsync after a COMMIT is ours (wait_durable); NORMAL
+	     * still syncs around checkpoints and when the log starts over */
+	    (rc = exec(be->writer.db, "PRAGMA synchronous=NORMAL", err)))
 		goto fail;
 	for (int i = 0; i < NREADERS; i++)
 		if ((rc = conn_open(&be->readers[i], be->path, false, CACHE_READER_KIB, err)))
@@ -454,23 +500,90 @@ static int run(struct conn *c, const char *sql, struct kx_err *err)
 
 /* ---- group commit ----
  *
- * Write transactions are savepoints inside one outer transaction (a
- * "batch") on the writer connection. A member that finishes while other
- * writers are queued for the writer releases its savepoint and waits; the
- * last member of the batch (no one queued, or the batch is full) commits
- * the outer transaction — one fsync for all — and wakes the others, who
- * then report that same outcome. Every success still means "on disk":
- * no member returns before the COMMIT that holds its changes. With one
- * writer at a time this is exactly one transaction per request. */
+ * Write transactions share one outer transaction (a "batch") on the writer
+ * connection. The member that opens a batch works in it directly; a member
+ * that joins an open batch works in a savepoint, so that its rollback
+ * undoes only its own work. (Not a savepoint for everyone: a statement
+ * inside a savepoint truncates SQLite's in-memory statement journal by
+ * walking it from the start, which makes a large transaction quadratic.)
+ * A member that finishes while other writers are queued for the writer
+ * leaves the batch open and waits; the last member of the batch (no one
+ * queued, or the batch is full) commits it and wakes the others, who then
+ * report that same outcome. Every success still means "on disk": no member
+ * returns before its batch's COMMIT is durable (see "durable commits").
+ * With one writer at a time this is exactly one transaction per request. */
 
 #define BATCH_MAX 64
 
-/* Ends the open batch with COMMIT (or its failure) and wakes its waiters.
- * Called with wlock held; returns the batch's outcome. */
-static int flush_batch(struct be *be, struct kx_err *err)
+/* ---- durable commits ----
+ *
+ * After its COMMIT has written the log, a batch waits here until the log
+ * is on disk. One waiter at a time runs fdatasync on the log for every
+ * commit numbered so far; the others wait for it, and whoever is still not
+ * covered when it is done runs the next one. The writer lock is not held
+ * meanwhile, so the next batch is already being written. The log's file
+ * stays the same while the database is open (SQLite only deletes it when
+ * its last connection closes; a checkpoint truncates or overwrites it), so
+ * syncing our own descriptor of it syncs SQLite's. */
+static int wal_open(struct be *be)
+{
+	char path[4200];
+	if (be->wal_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s-wal", be->path);
+	be->wal_fd = open(path, O_RDONLY | O_CLOEXEC);
+	return be->wal_fd >= 0 ? 0 : -1;
+}
+
+/* At most this many fdatasyncs at once: a commit made while one runs
+ * need not wait for it to end before its own starts. */
+#define SYNCS_MAX 2
+
+static int wait_durable(struct be *be, uint64_t seq, struct kx_err *err)
 {
 	int rc = 0;
-	uint64_t b;
+
+	pthread_mutex_lock(&be->synclock);
+	while (be->durable < seq) {
+		uint64_t target;
+		int r, e = 0;
+		if (be->syncing >= SYNCS_MAX || be->sync_target >= seq) {
+			/* a sync that covers us is running, or there is no room */
+			pthread_cond_wait(&be->synced, &be->synclock);
+			continue;
+		}
+		be->syncing++;
+		target = be->sync_target = be->committed;
+		r = wal_open(be);
+		pthread_mutex_unlock(&be->synclock);
+		/* fdatasync writes out everything written before it started,
+		 * so a sync that ends covers every commit numbered <= target */
+		if (r != 0 || (r = fdatasync(be->wal_fd)) != 0)
+			e = errno;
+		pthread_mutex_lock(&be->synclock);
+		be->syncing--;
+		if (r != 0) {
+			be->failed = target > be->failed ? target : be->failed;
+			kx_log(KX_LOG_ERROR, "sqlite: cannot sync the log %s-wal: %s", be->path,
+			       strerror(e));
+		}
+		if (target > be->durable)
+			be->durable = target;
+		pthread_cond_broadcast(&be->synced);
+	}
+	if (seq <= be->failed)
+		rc = kx_err_set(err, KX_ESTORE,
+				"database commit could not be written to disk; the change may be lost");
+	pthread_mutex_unlock(&be->synclock);
+	return rc;
+}
+
+/* Ends the open batch with COMMIT (or its failure) and wakes its waiters.
+ * Called with wlock held; returns the batch's outcome. */
+static int flush_batch(struct be *be, uint64_t *seqp, struct kx_err *err)
+{
+	int rc = 0;
+	uint64_t b, seq;
 
 	if (!sqlite3_get_autocommit(be->writer.db)) {
 		if ((rc = run(&be->writer, "COMMIT", err)))
@@ -480,22 +593,31 @@ static int flush_batch(struct be *be, struct kx_err *err)
 		 * full): the members released into it were not saved. */
 		rc = kx_err_set(err, KX_ESTORE, "database error: the transaction was rolled back");
 	}
+	pthread_mutex_lock(&be->synclock);
+	seq = rc ? 0 : ++be->committed;
+	pthread_mutex_unlock(&be->synclock);
 	pthread_mutex_lock(&be->glock);
 	b = be->batch;
 	be->batch_rc[b % BATCH_RING] = rc;
+	be->batch_seq[b % BATCH_RING] = seq;
 	be->flushed = b;
 	be->open_batch = false;
 	pthread_cond_broadcast(&be->gdone);
 	pthread_mutex_unlock(&be->glock);
+	*seqp = seq;
 	return rc;
 }
 
 /* After a member is done with the writer (its savepoint released or rolled
  * back): flush now, or leave the batch to a queued writer and wait for it. */
-static int finish_member(struct tx *t, bool joined, struct kx_err *err)
+/* After a member is done with the writer (its work kept or undone): flush
+ * now, or leave the batch to a queued writer and wait for it. Then, for a
+ * member whose work was kept, wait until its commit is durable — or, with
+ * seqp, leave that to the caller (wait_durable with *seqp). */
+static int finish_member(struct tx *t, bool joined, uint64_t *seqp, struct kx_err *err)
 {
 	struct be *be = t->be;
-	uint64_t b;
+	uint64_t b, seq = 0;
 	bool flush;
 	int rc;
 
@@ -507,21 +629,30 @@ static int finish_member(struct tx *t, bool joined, struct kx_err *err)
 	pthread_mutex_unlock(&be->glock);
 
 	if (flush) {
-		rc = flush_batch(be, err);
+		rc = flush_batch(be, &seq, err);
 		pthread_mutex_unlock(&be->wlock);
-		return joined ? rc : 0;
+		if (!joined)
+			return 0;
+	} else {
+		pthread_mutex_unlock(&be->wlock);
+		if (!joined)
+			return 0;
+		pthread_mutex_lock(&be->glock);
+		while (be->flushed < b)
+			pthread_cond_wait(&be->gdone, &be->glock);
+		rc = be->batch_rc[b % BATCH_RING];
+		seq = be->batch_seq[b % BATCH_RING];
+		pthread_mutex_unlock(&be->glock);
+		if (rc)
+			kx_err_set(err, rc, "database commit failed; the change was not saved");
 	}
-	pthread_mutex_unlock(&be->wlock);
-	if (!joined)
-		return 0;
-	pthread_mutex_lock(&be->glock);
-	while (be->flushed < b)
-		pthread_cond_wait(&be->gdone, &be->glock);
-	rc = be->batch_rc[b % BATCH_RING];
-	pthread_mutex_unlock(&be->glock);
 	if (rc)
-		kx_err_set(err, rc, "database commit failed; the change was not saved");
-	return rc;
+		return rc;
+	if (seqp) {
+		*seqp = seq;
+		return 0;
+	}
+	return wait_durable(be, seq, err);
 }
 
 static int begin_write(struct be *be, struct tx *t, struct kx_err *err)
@@ -538,6 +669,7 @@ static int begin_write(struct be *be, struct tx *t, struct kx_err *err)
 	need_begin = !be->open_batch;
 	pthread_mutex_unlock(&be->glock);
 	t->c = &be->writer;
+	t->bare = need_begin;
 	if (need_begin) {
 		if ((rc = run(t->c, "BEGIN IMMEDIATE", err))) {
 			pthread_mutex_unlock(&be->wlock);
@@ -548,9 +680,10 @@ static int begin_write(struct be *be, struct tx *t, struct kx_err *err)
 		be->batch++;
 		be->members = 0;
 		pthread_mutex_unlock(&be->glock);
+		return 0;
 	}
 	if ((rc = run(t->c, "SAVEPOINT m", err))) {
-		finish_member(t, false, NULL);
+		finish_member(t, false, NULL, NULL);
 		return rc;
 	}
 	return 0;
@@ -592,17 +725,68 @@ static bool batch_lost(struct be *be)
 	return sqlite3_get_autocommit(be->writer.db) != 0;
 }
 
-static void end_write(struct tx *t, bool ok, int *rc, struct kx_err *err)
+/* Undoes a member's work: its savepoint, or — alone in the batch — the
+ * whole outer transaction, after which the next member begins anew. */
+static void rollback_member(struct tx *t)
+{
+	struct be *be = t->be;
+	if (!t->bare) {
+		if (!batch_lost(be))
+			sqlite3_exec(t->c->db, "ROLLBACK TO m; RELEASE m", NULL, NULL, NULL);
+		return;
+	}
+	if (!batch_lost(be))
+		sqlite3_exec(t->c->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&be->glock);
+	be->open_batch = false;
+	pthread_mutex_unlock(&be->glock);
+}
+
+/* A commit on its way to the disk (sq_commit_async). */
+struct pending {
+	struct be *be;
+	uint64_t seq;
+	struct kx_buf notes;
+};
+
+/* Ends a write member. With pending (and ok), returns before the commit is
+ * durable: *pending then holds what sq_pending_wait needs. */
+static void end_write(struct tx *t, bool ok, int *rc, struct pending **pending,
+		      struct kx_err *err)
 {
 	struct kx_buf notes = t->notes;
 	struct be *be = t->be;
+	uint64_t seq = 0;
+	struct pending *pd = pending && ok ? malloc(sizeof(*pd)) : NULL;
 
 	kx_buf_init(&t->notes, 0);
-	*rc = finish_member(t, ok, err) ? (err ? err->code : KX_ESTORE) : *rc;
+	*rc = finish_member(t, ok, pd ? &seq : NULL, err) ? (err ? err->code : KX_ESTORE) : *rc;
 	free(t);
+	if (pd && ok && *rc == 0) {
+		pd->be = be;
+		pd->seq = seq;
+		pd->notes = notes;
+		*pending = pd;
+		return;
+	}
+	free(pd);
 	if (ok && *rc == 0)
 		deliver(be, &notes); /* after the commit, without holding the writer */
 	kx_buf_release(&notes);
+}
+
+static int commit_write(struct tx *t, struct pending **pending, struct kx_err *err)
+{
+	int rc = 0;
+	if (batch_lost(t->be) || (!t->bare && (rc = run(t->c, "RELEASE m", err)))) {
+		if (!rc)
+			rc = kx_err_set(err, KX_ESTORE, "database error: the transaction was rolled back");
+		rollback_member(t);
+		end_write(t, false, &rc, NULL, NULL);
+		return rc;
+	}
+	end_write(t, true, &rc, pending, err);
+	return rc;
 }
 
 static int sq_commit(void *p, struct kx_err *err)
@@ -615,16 +799,31 @@ static int sq_commit(void *p, struct kx_err *err)
 		release_reader(t);
 		return rc;
 	}
-	if (batch_lost(t->be) || (rc = run(t->c, "RELEASE m", err))) {
-		if (!rc)
-			rc = kx_err_set(err, KX_ESTORE, "database error: the transaction was rolled back");
-		if (!batch_lost(t->be)) {
-			sqlite3_exec(t->c->db, "ROLLBACK TO m; RELEASE m", NULL, NULL, NULL);
-		}
-		end_write(t, false, &rc, NULL);
-		return rc;
-	}
-	end_write(t, true, &rc, err);
+	return commit_write(t, NULL, err);
+}
+
+static int sq_commit_async(void *p, void **out, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct pending *pd = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!t->write)
+		return sq_commit(p, err);
+	rc = commit_write(t, &pd, err);
+	*out = pd;
+	return rc;
+}
+
+static int sq_pending_wait(void *p, struct kx_err *err)
+{
+	struct pending *pd = p;
+	int rc = wait_durable(pd->be, pd->seq, err);
+	if (!rc)
+		deliver(pd->be, &pd->notes);
+	kx_buf_release(&pd->notes);
+	free(pd);
 	return rc;
 }
 
@@ -638,9 +837,8 @@ static void sq_rollback(void *p)
 		release_reader(t);
 		return;
 	}
-	if (!batch_lost(t->be))
-		sqlite3_exec(t->c->db, "ROLLBACK TO m; RELEASE m", NULL, NULL, NULL);
-	end_write(t, false, &rc, NULL);
+	rollback_member(t);
+	end_write(t, false, &rc, NULL, NULL);
 }
 
 static int sq_ping(void *p, struct kx_err *err)
@@ -3183,6 +3381,8 @@ const struct kx_store_backend kx_store_sqlite = {
 	.ping = sq_ping,
 	.begin = sq_begin_impl,
 	.commit = sq_commit,
+	.commit_async = sq_commit_async,
+	.pending_wait = sq_pending_wait,
 	.rollback = sq_rollback,
 	.incident_next_seq = sq_incident_next_seq,
 	.incident_insert = sq_incident_insert,

@@ -1,0 +1,300 @@
+#include "service/ingest.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A batch ends at this many jobs or events (but holds at least one job):
+ * a longer transaction would only delay its first job's answer, and every
+ * other writer (a person changing an incident) waits for it. */
+#define BATCH_JOBS 512
+#define BATCH_EVENTS 5000
+
+#define KEY_SLOTS 64
+#define KEY_TTL_MS 60000
+
+/* Invariants: queued jobs form the list head..tail (tail NULL iff empty);
+ * a key slot is used iff its id is not empty; `generation` grows on every
+ * emptying of the cache. */
+/* A committed batch waiting for its commit to be durable: its jobs,
+ * chained through next. */
+struct completion {
+	struct kx_ingest_job *jobs;
+	struct kx_pending *pending;
+	struct completion *next;
+};
+
+struct kx_ingest_rt {
+	const struct kx_app *app;
+	pthread_t writer, completer;
+	bool writer_started, completer_started;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* jobs queued, or stopping */
+	pthread_cond_t cwake;	/* completions queued, or the writer ended */
+	struct kx_ingest_job *head, *tail;
+	struct completion *chead, *ctail;
+	bool stopping;
+	bool writer_ended;
+
+	pthread_mutex_t keys_lock;
+	uint64_t generation;
+	struct {
+		struct kx_integration in;
+		kx_ms expires;
+	} keys[KEY_SLOTS];
+};
+
+static void keys_clear_locked(struct kx_ingest_rt *rt)
+{
+	rt->generation++;
+	for (int i = 0; i < KEY_SLOTS; i++)
+		if (rt->keys[i].in.id[0])
+			kx_integration_release(&rt->keys[i].in);
+}
+
+static void on_change(const char *topic, const char *payload, void *arg)
+{
+	struct kx_ingest_rt *rt = arg;
+	(void)payload;
+	if (strcmp(topic, "integrations") != 0 && strcmp(topic, "*") != 0)
+		return;
+	pthread_mutex_lock(&rt->keys_lock);
+	keys_clear_locked(rt);
+	pthread_mutex_unlock(&rt->keys_lock);
+}
+
+static unsigned key_slot(const uint8_t hash[KX_HASH_LEN])
+{
+	return (hash[0] | (unsigned)hash[1] << 8) % KEY_SLOTS;
+}
+
+/* A copy of the fields authentication uses (id, service, source). */
+static int key_copy(struct kx_integration *dst, const struct kx_integration *src)
+{
+	kx_integration_init(dst);
+	memcpy(dst->id, src->id, sizeof(dst->id));
+	memcpy(dst->hash, src->hash, sizeof(dst->hash));
+	dst->source = src->source;
+	dst->created_at = src->created_at;
+	dst->revoked_at = src->revoked_at;
+	if (!(dst->service = strdup(src->service))) {
+		kx_integration_init(dst);
+		return -1;
+	}
+	return 0;
+}
+
+int kx_ingest_key_get(struct kx_ingest_rt *rt, const uint8_t hash[KX_HASH_LEN], kx_ms now,
+		      struct kx_integration *out, uint64_t *gen)
+{
+	unsigned i = key_slot(hash);
+	int hit = 0;
+
+	*gen = 0;
+	if (!rt)
+		return 0;
+	pthread_mutex_lock(&rt->keys_lock);
+	*gen = rt->generation;
+	if (rt->keys[i].in.id[0] && rt->keys[i].expires > now &&
+	    !memcmp(rt->keys[i].in.hash, hash, KX_HASH_LEN))
+		hit = key_copy(out, &rt->keys[i].in) == 0;
+	pthread_mutex_unlock(&rt->keys_lock);
+	return hit;
+}
+
+void kx_ingest_key_put(struct kx_ingest_rt *rt, const struct kx_integration *in, kx_ms now,
+		       uint64_t gen)
+{
+	struct kx_integration copy;
+	unsigned i;
+
+	if (!rt || in->revoked_at != KX_TIME_UNSET || key_copy(&copy, in))
+		return;
+	i = key_slot(in->hash);
+	pthread_mutex_lock(&rt->keys_lock);
+	if (rt->generation == gen) {
+		if (rt->keys[i].in.id[0])
+			kx_integration_release(&rt->keys[i].in);
+		rt->keys[i].in = copy;
+		rt->keys[i].expires = now + KEY_TTL_MS;
+		kx_integration_init(&copy);
+	}
+	pthread_mutex_unlock(&rt->keys_lock);
+	kx_integration_release(&copy);
+}
+
+/* ---- the queue -------------------------------------------------------------- */
+
+/* Completes a batch: waits for its commit, then answers every job. */
+static void complete(struct kx_ingest_job *jobs, struct kx_pending *pending)
+{
+	struct kx_err err = {0};
+	int rc = kx_store_pending_wait(pending, &err);
+
+	while (jobs) {
+		struct kx_ingest_job *j = jobs;
+		jobs = j->next;
+		if (rc && !j->rc) {
+			j->rc = rc;
+			j->err = err;
+		}
+		j->done(j); /* done() may free the job */
+	}
+}
+
+/* The writer: takes what is queued, ingests it in one transaction,
+ * commits, and hands the batch to the completer. */
+static void *ingest_main(void *arg)
+{
+	struct kx_ingest_rt *rt = arg;
+	struct kx_ingest_job *batch[BATCH_JOBS];
+
+	pthread_mutex_lock(&rt->lock);
+	for (;;) {
+		struct kx_pending *pending = NULL;
+		struct completion *c;
+		size_t n = 0, events = 0;
+		while (!rt->head && !rt->stopping)
+			pthread_cond_wait(&rt->wake, &rt->lock);
+		if (!rt->head)
+			break; /* stopping, and nothing is left */
+		while (rt->head && n < BATCH_JOBS &&
+		       (n == 0 || events + rt->head->n <= BATCH_EVENTS)) {
+			struct kx_ingest_job *j = rt->head;
+			if (!(rt->head = j->next))
+				rt->tail = NULL;
+			events += j->n;
+			batch[n++] = j;
+		}
+		pthread_mutex_unlock(&rt->lock);
+		kx_svc_alert_ingest_jobs(rt->app, batch, n, &pending);
+		for (size_t i = 0; i < n; i++)
+			batch[i]->next = i + 1 < n ? batch[i + 1] : NULL;
+		if (!(c = malloc(sizeof(*c)))) {
+			complete(batch[0], pending); /* no memory: here, waiting */
+			pthread_mutex_lock(&rt->lock);
+			continue;
+		}
+		c->jobs = batch[0];
+		c->pending = pending;
+		c->next = NULL;
+		pthread_mutex_lock(&rt->lock);
+		if (rt->ctail)
+			rt->ctail->next = c;
+		else
+			rt->chead = c;
+		rt->ctail = c;
+		pthread_cond_signal(&rt->cwake);
+	}
+	rt->writer_ended = true;
+	pthread_cond_signal(&rt->cwake);
+	pthread_mutex_unlock(&rt->lock);
+	return NULL;
+}
+
+/* The completer: batches in commit order. */
+static void *complete_main(void *arg)
+{
+	struct kx_ingest_rt *rt = arg;
+
+	pthread_mutex_lock(&rt->lock);
+	for (;;) {
+		struct completion *c;
+		while (!rt->chead && !rt->writer_ended)
+			pthread_cond_wait(&rt->cwake, &rt->lock);
+		if (!(c = rt->chead))
+			break;
+		if (!(rt->chead = c->next))
+			rt->ctail = NULL;
+		pthread_mutex_unlock(&rt->lock);
+		complete(c->jobs, c->pending);
+		free(c);
+		pthread_mutex_lock(&rt->lock);
+	}
+	pthread_mutex_unlock(&rt->lock);
+	return NULL;
+}
+
+int kx_ingest_submit(struct kx_ingest_rt *rt, struct kx_ingest_job *job)
+{
+	if (!rt)
+		return KX_EUNAVAIL;
+	job->next = NULL;
+	job->rc = 0;
+	memset(&job->err, 0, sizeof(job->err));
+	pthread_mutex_lock(&rt->lock);
+	if (rt->stopping) {
+		pthread_mutex_unlock(&rt->lock);
+		return KX_EUNAVAIL;
+	}
+	if (rt->tail)
+		rt->tail->next = job;
+	else
+		rt->head = job;
+	rt->tail = job;
+	pthread_cond_signal(&rt->wake);
+	pthread_mutex_unlock(&rt->lock);
+	return 0;
+}
+
+int kx_ingest_rt_start(const struct kx_app *app, struct kx_ingest_rt **out, struct kx_err *err)
+{
+	struct kx_ingest_rt *rt = calloc(1, sizeof(*rt));
+	int rc;
+
+	*out = NULL;
+	if (!rt)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	rt->app = app;
+	pthread_mutex_init(&rt->lock, NULL);
+	pthread_cond_init(&rt->wake, NULL);
+	pthread_cond_init(&rt->cwake, NULL);
+	pthread_mutex_init(&rt->keys_lock, NULL);
+	for (int i = 0; i < KEY_SLOTS; i++)
+		kx_integration_init(&rt->keys[i].in);
+	if ((rc = kx_store_subscribe(app->store, on_change, rt, err))) {
+		kx_ingest_rt_free(rt);
+		return rc;
+	}
+	*out = rt; /* subscribed: rt must outlive the store; the caller frees it */
+	rt->completer_started = !pthread_create(&rt->completer, NULL, complete_main, rt);
+	rt->writer_started =
+		rt->completer_started && !pthread_create(&rt->writer, NULL, ingest_main, rt);
+	if (!rt->writer_started) {
+		rt->stopping = true;
+		return kx_err_set(err, KX_EIO, "cannot start the ingestion threads");
+	}
+	return 0;
+}
+
+void kx_ingest_rt_stop(struct kx_ingest_rt *rt)
+{
+	if (!rt)
+		return;
+	pthread_mutex_lock(&rt->lock);
+	rt->stopping = true;
+	if (!rt->writer_started)
+		rt->writer_ended = true;
+	pthread_cond_broadcast(&rt->wake);
+	pthread_cond_broadcast(&rt->cwake);
+	pthread_mutex_unlock(&rt->lock);
+	if (rt->writer_started)
+		pthread_join(rt->writer, NULL);
+	if (rt->completer_started)
+		pthread_join(rt->completer, NULL);
+	rt->writer_started = rt->completer_started = false;
+}
+
+void kx_ingest_rt_free(struct kx_ingest_rt *rt)
+{
+	if (!rt)
+		return;
+	kx_ingest_rt_stop(rt);
+	keys_clear_locked(rt);
+	pthread_mutex_destroy(&rt->lock);
+	pthread_cond_destroy(&rt->wake);
+	pthread_cond_destroy(&rt->cwake);
+	pthread_mutex_destroy(&rt->keys_lock);
+	free(rt);
+}
