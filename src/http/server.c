@@ -29,6 +29,9 @@
 #define DRAIN_FACTOR 16
 
 #define PING_MS 15000 /* a stream silent this long gets a ": ping" */
+/* How long stop waits for parked requests (a store statement gives up
+ * after 15 s). */
+#define STOP_WAIT_MS 30000
 
 /* A streamed answer in flight. Invariant: suspended iff the connection was
  * parked by stream_read and not yet resumed; both under lock. */
@@ -54,7 +57,9 @@ struct kx_server {
 	struct stream *streams;
 	size_t nstreams;
 	_Atomic bool stopping; /* read by stream_read without the lock */
-	_Atomic int parked;    /* deferred answers not yet done */
+	/* requests in a handler or parked (deferred, not yet done); counted
+	 * before `stopping` is checked, so that stop sees every one */
+	_Atomic int busy;
 	pthread_mutex_t ping_lock;
 	pthread_cond_t ping_cond;
 	pthread_t ping_thread;
@@ -510,6 +515,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
 	kx_buf_init(&resp.body, 0);
+	atomic_fetch_add(&s->busy, 1);
+	if (s->stopping) {
+		/* nothing new once stopping: the answer is retried elsewhere */
+		atomic_fetch_sub(&s->busy, 1);
+		kx_http_error(&resp, KX_EUNAVAIL, "klaxond is shutting down");
+		ret = respond(conn, &resp);
+		kx_buf_release(&resp.body);
+		return ret;
+	}
 	req.app = s->app;
 	req.conn = conn;
 	req.method = method;
@@ -525,6 +539,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		dispatch(&req, &resp);
 	if (resp.stream.read && resp.status == 200) {
 		kx_buf_release(&resp.body);
+		atomic_fetch_sub(&s->busy, 1);
 		return respond_stream(s, conn, &resp);
 	}
 	if (resp.defer.start) {
@@ -534,13 +549,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rs->def.resp = resp;
 		rs->def.resp.defer.start = NULL;
 		rs->deferred = true;
-		atomic_fetch_add(&s->parked, 1);
-		/* parked before the work starts, so that a quick worker's resume
-		 * always finds it parked */
+		/* still busy until kx_http_deferred_done; parked before the work
+		 * starts, so that a quick worker's resume always finds it parked */
 		MHD_suspend_connection(conn);
 		df.start(df.arg, &rs->def);
 		return MHD_YES;
 	}
+	atomic_fetch_sub(&s->busy, 1);
 	ret = respond(conn, &resp);
 	kx_buf_release(&resp.body);
 	return ret;
@@ -572,7 +587,7 @@ void kx_http_deferred_done(struct kx_http_deferred *d)
 	struct kx_server *s = d->srv;
 	/* d belongs to the connection, which may be gone once resumed */
 	MHD_resume_connection(d->conn);
-	atomic_fetch_sub(&s->parked, 1);
+	atomic_fetch_sub(&s->busy, 1);
 }
 
 static int hexval(char c)
@@ -709,9 +724,17 @@ void kx_server_stop(struct kx_server *s)
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	}
 	/* and let every parked request get its answer (its worker is still
-	 * running: klaxond stops the ingestion queue after the server) */
-	for (int i = 0; i < 500 && atomic_load(&s->parked) > 0; i++)
+	 * running: klaxond stops the ingestion queue after the server); new
+	 * ones are refused since `stopping` */
+	for (int i = 0; i < STOP_WAIT_MS / 10 && atomic_load(&s->busy) > 0; i++)
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	if (atomic_load(&s->busy) > 0) {
+		/* MHD aborts when stopped with parked connections, and their
+		 * workers would answer into freed memory: leave it to exit */
+		kx_log(KX_LOG_ERROR, "http: %d requests still unanswered after %d s; not waiting",
+		       atomic_load(&s->busy), STOP_WAIT_MS / 1000);
+		return;
+	}
 	MHD_stop_daemon(s->d);
 	pthread_mutex_destroy(&s->streams_lock);
 	pthread_mutex_destroy(&s->ping_lock);

@@ -24,10 +24,14 @@ struct completion {
 	struct completion *next;
 };
 
+#define WRITERS_MAX 8
+
 struct kx_ingest_rt {
 	const struct kx_app *app;
-	pthread_t writer, completer;
-	bool writer_started, completer_started;
+	pthread_t writer[WRITERS_MAX], completer;
+	int writers_started;	/* writer threads started */
+	int writers_running;	/* … and not yet ended */
+	bool completer_started;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;	/* jobs queued, or stopping */
@@ -35,7 +39,6 @@ struct kx_ingest_rt {
 	struct kx_ingest_job *head, *tail;
 	struct completion *chead, *ctail;
 	bool stopping;
-	bool writer_ended;
 
 	pthread_mutex_t keys_lock;
 	uint64_t generation;
@@ -187,8 +190,8 @@ static void *ingest_main(void *arg)
 		rt->ctail = c;
 		pthread_cond_signal(&rt->cwake);
 	}
-	rt->writer_ended = true;
-	pthread_cond_signal(&rt->cwake);
+	if (--rt->writers_running == 0)
+		pthread_cond_signal(&rt->cwake);
 	pthread_mutex_unlock(&rt->lock);
 	return NULL;
 }
@@ -201,7 +204,7 @@ static void *complete_main(void *arg)
 	pthread_mutex_lock(&rt->lock);
 	for (;;) {
 		struct completion *c;
-		while (!rt->chead && !rt->writer_ended)
+		while (!rt->chead && rt->writers_running > 0)
 			pthread_cond_wait(&rt->cwake, &rt->lock);
 		if (!(c = rt->chead))
 			break;
@@ -241,7 +244,7 @@ int kx_ingest_submit(struct kx_ingest_rt *rt, struct kx_ingest_job *job)
 int kx_ingest_rt_start(const struct kx_app *app, struct kx_ingest_rt **out, struct kx_err *err)
 {
 	struct kx_ingest_rt *rt = calloc(1, sizeof(*rt));
-	int rc;
+	int rc, writers;
 
 	*out = NULL;
 	if (!rt)
@@ -258,13 +261,24 @@ int kx_ingest_rt_start(const struct kx_app *app, struct kx_ingest_rt **out, stru
 		return rc;
 	}
 	*out = rt; /* subscribed: rt must outlive the store; the caller frees it */
+	writers = kx_store_writers(app->store);
+	if (writers > WRITERS_MAX)
+		writers = WRITERS_MAX;
+	rt->writers_running = writers; /* until they start, the completer waits */
 	rt->completer_started = !pthread_create(&rt->completer, NULL, complete_main, rt);
-	rt->writer_started =
-		rt->completer_started && !pthread_create(&rt->writer, NULL, ingest_main, rt);
-	if (!rt->writer_started) {
-		rt->stopping = true;
-		return kx_err_set(err, KX_EIO, "cannot start the ingestion threads");
+	for (int i = 0; rt->completer_started && i < writers; i++) {
+		if (pthread_create(&rt->writer[i], NULL, ingest_main, rt))
+			break;
+		rt->writers_started++;
 	}
+	pthread_mutex_lock(&rt->lock);
+	rt->writers_running -= writers - rt->writers_started;
+	if (!rt->writers_started)
+		rt->stopping = true;
+	pthread_cond_signal(&rt->cwake);
+	pthread_mutex_unlock(&rt->lock);
+	if (!rt->writers_started)
+		return kx_err_set(err, KX_EIO, "cannot start the ingestion threads");
 	return 0;
 }
 
@@ -274,16 +288,15 @@ void kx_ingest_rt_stop(struct kx_ingest_rt *rt)
 		return;
 	pthread_mutex_lock(&rt->lock);
 	rt->stopping = true;
-	if (!rt->writer_started)
-		rt->writer_ended = true;
 	pthread_cond_broadcast(&rt->wake);
 	pthread_cond_broadcast(&rt->cwake);
 	pthread_mutex_unlock(&rt->lock);
-	if (rt->writer_started)
-		pthread_join(rt->writer, NULL);
+	for (int i = 0; i < rt->writers_started; i++)
+		pthread_join(rt->writer[i], NULL);
 	if (rt->completer_started)
 		pthread_join(rt->completer, NULL);
-	rt->writer_started = rt->completer_started = false;
+	rt->writers_started = 0;
+	rt->completer_started = false;
 }
 
 void kx_ingest_rt_free(struct kx_ingest_rt *rt)

@@ -7,10 +7,12 @@
  * its commit and the number of commits that can share one fsync is bounded
  * by the number of threads. Instead the HTTP layer parks the request
  * (http/server.h, deferred answers), hands its decoded events to this queue
- * and goes on to the next request; one ingestion thread takes everything
- * queued, ingests it in one write transaction and commits once; a second
+ * and goes on to the next request; a writer thread takes everything
+ * queued, ingests it in one write transaction and commits once; another
  * thread waits for that commit to be durable and completes every job,
- * while the first is already writing the next batch. Meanwhile new jobs
+ * while the writer is already writing the next batch. SQLite gets one
+ * writer (it has one writer connection); PostgreSQL several
+ * (kx_store_writers), since there each statement waits on the network. Meanwhile new jobs
  * queue for the next transaction, so the batch grows with the load and the
  * per-request cost of a commit shrinks with it.
  *

@@ -63,7 +63,8 @@ struct be {
 	int batch_rc[BATCH_RING];
 	uint64_t batch_seq[BATCH_RING]; /* the commit number of each batch */
 	/* durable commits, guarded by synclock: commits are numbered in order;
-	 * every commit numbered <= durable is on disk, unless <= failed. */
+	 * every commit numbered <= durable is on disk, unless <= failed
+	 * (UINT64_MAX once an fdatasync failed: nothing is durable after). */
 	pthread_mutex_t synclock;
 	pthread_cond_t synced;
 	uint64_t committed, durable, failed;
@@ -563,9 +564,15 @@ static int wait_durable(struct be *be, uint64_t seq, struct kx_err *err)
 		pthread_mutex_lock(&be->synclock);
 		be->syncing--;
 		if (r != 0) {
-			be->failed = target > be->failed ? target : be->failed;
-			kx_log(KX_LOG_ERROR, "sqlite: cannot sync the log %s-wal: %s", be->path,
-			       strerror(e));
+			/* after a failed fsync the kernel may have dropped the
+			 * pages it could not write, and a later fsync succeeds
+			 * without them: no later commit can be called durable
+			 * (PostgreSQL stops for the same reason) */
+			be->failed = UINT64_MAX;
+			kx_log(KX_LOG_ERROR,
+			       "sqlite: cannot sync the log %s-wal: %s; every write fails from now on: "
+			       "check the disk and restart klaxond",
+			       be->path, strerror(e));
 		}
 		if (target > be->durable)
 			be->durable = target;
@@ -3375,6 +3382,7 @@ static int sq_subscribe(void *p, kx_change_fn fn, void *arg, struct kx_err *err)
 
 const struct kx_store_backend kx_store_sqlite = {
 	.name = "sqlite",
+	.writers = 1,
 	.accepts = sq_accepts,
 	.open = sq_open,
 	.close = sq_close,
