@@ -325,7 +325,7 @@ static int ingest_one(struct ingest *g, struct kx_alert_event *e, struct kx_inge
 	struct kx_route_decision d;
 	struct kx_service svc;
 	struct kx_alert a;
-	bool found, borrowed = true;
+	bool found, attached, borrowed = true;
 	int rc;
 
 	kx_labels_init(&fields);
@@ -377,9 +377,16 @@ static int ingest_one(struct ingest *g, struct kx_alert_event *e, struct kx_inge
 			goto out;
 		}
 		/* silenced: stored and shown, but no incident and no page */
-		if (!sil && !a.incident && (rc = route_into_incident(g, &a, &svc, &d, o, err)))
-			goto out;
-		rc = found ? kx_store_alert_update(g->tx, &a, err) : kx_store_alert_insert(g->tx, &a, err);
+		attached = false;
+		if (!sil && !a.incident) {
+			if ((rc = route_into_incident(g, &a, &svc, &d, o, err)))
+				goto out;
+			attached = a.incident != NULL;
+		}
+		/* a repeat that changed no status or incident: the narrow write */
+		rc = !found   ? kx_store_alert_insert(g->tx, &a, err)
+		     : attached ? kx_store_alert_update(g->tx, &a, err)
+				: kx_store_alert_fold(g->tx, &a, err);
 		if (o) {
 			o->created = !found;
 			o->silenced = sil != NULL;

@@ -266,6 +266,8 @@ FWD(alert_firing_by_key,
 FWD(alert_insert, (struct kx_tx * tx, struct kx_alert *a, struct kx_err *err), (tx->tx, a, err))
 FWD(alert_update, (struct kx_tx * tx, const struct kx_alert *a, struct kx_err *err),
     (tx->tx, a, err))
+FWD(alert_fold, (struct kx_tx * tx, const struct kx_alert *a, struct kx_err *err),
+    (tx->tx, a, err))
 FWD(alert_get, (struct kx_tx * tx, int64_t id, struct kx_alert *out, struct kx_err *err),
     (tx->tx, id, out, err))
 FWD(alert_list,

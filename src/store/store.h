@@ -343,13 +343,19 @@ struct kx_store_backend {
 	 * alert_firing_by_key finds that firing alert (KX_ENOTFOUND if none)
 	 * and, on PostgreSQL, locks its row until the transaction ends.
 	 * alert_insert sets a->id; alert_update rewrites every field but id,
-	 * service, dedup_key, source and first_seen. alert_count_firing counts
+	 * service, dedup_key, source and first_seen; alert_fold writes only
+	 * what a repeat of a firing alert changes — level, summary,
+	 * source_host, component, group, class, labels, details, severity,
+	 * route, silenced_by, count, last_seen and ends_at — and leaves the
+	 * indexed status and incident alone, which saves rewriting their index
+	 * entries (KX_ENOTFOUND unless a->id is firing). alert_count_firing counts
 	 * the firing alerts attached to an incident. alert_expired lists, oldest
 	 * ends_at first, up to limit firing alerts with ends_at <= now. */
 	int (*alert_firing_by_key)(void *tx, const char *service, const char *dedup_key,
 				   struct kx_alert *out, struct kx_err *err);
 	int (*alert_insert)(void *tx, struct kx_alert *a, struct kx_err *err);
 	int (*alert_update)(void *tx, const struct kx_alert *a, struct kx_err *err);
+	int (*alert_fold)(void *tx, const struct kx_alert *a, struct kx_err *err);
 	int (*alert_get)(void *tx, int64_t id, struct kx_alert *out, struct kx_err *err);
 	int (*alert_list)(void *tx, const struct kx_alert_filter *f, struct kx_alerts *out,
 			  struct kx_err *err);
@@ -526,6 +532,7 @@ int kx_store_alert_firing_by_key(struct kx_tx *tx, const char *service, const ch
 				 struct kx_alert *out, struct kx_err *err);
 int kx_store_alert_insert(struct kx_tx *tx, struct kx_alert *a, struct kx_err *err);
 int kx_store_alert_update(struct kx_tx *tx, const struct kx_alert *a, struct kx_err *err);
+int kx_store_alert_fold(struct kx_tx *tx, const struct kx_alert *a, struct kx_err *err);
 int kx_store_alert_get(struct kx_tx *tx, int64_t id, struct kx_alert *out, struct kx_err *err);
 int kx_store_alert_list(struct kx_tx *tx, const struct kx_alert_filter *f, struct kx_alerts *out,
 			struct kx_err *err);

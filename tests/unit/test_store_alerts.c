@@ -473,6 +473,76 @@ static void test_alert_roundtrip(void **state)
 	kx_store_free(s);
 }
 
+/* fold writes what a repeat changes and nothing else: status, incident,
+ * noise, starts_at, acks and resolves stay; a resolved alert is not found. */
+static void test_alert_fold(void **state)
+{
+	struct kx_store *s = open_store();
+	struct kx_err err = {0};
+	struct kx_alert a, rep, got, want;
+	struct kx_tx *tx;
+	char svc[32];
+	kx_ms now = kx_now_ms();
+	(void)state;
+
+	fresh("svc-fold", svc, sizeof(svc));
+	make_full_alert(&a, svc, "fp-fold", now);
+	a.status = KX_ALERT_FIRING;
+	a.resolved_at = KX_TIME_UNSET;
+	free(a.resolved_by);
+	a.resolved_by = NULL;
+	tx = begin(s, true);
+	OK(kx_store_alert_insert(tx, &a, &err));
+	commit(tx);
+
+	/* a repeat with other values everywhere, NULLs included */
+	make_alert(&rep, "ignored", "ignored", now + 500);
+	rep.id = a.id;
+	rep.level = KX_LEVEL_INFO;
+	rep.status = KX_ALERT_RESOLVED;              /* not written */
+	rep.incident = strdup("INC-20990101-999"); /* not written */
+	rep.acked_by = strdup("mallory");           /* not written */
+	rep.severity = strdup("P3");
+	rep.count = 8;
+	rep.ends_at = now + 900000;
+	assert_int_equal(kx_alert_label_set(&rep.labels, "alertname", "Other", NULL), 0);
+	tx = begin(s, true);
+	OK(kx_store_alert_fold(tx, &rep, &err));
+	commit(tx);
+
+	want = a; /* what fold leaves, with what it writes */
+	want.level = rep.level;
+	want.summary = rep.summary;
+	want.source_host = want.component = want.group = want.class = NULL;
+	want.labels = rep.labels;
+	want.details = rep.details;
+	want.severity = rep.severity;
+	want.route = NULL;
+	want.silenced_by = NULL;
+	want.count = 8;
+	want.last_seen = rep.last_seen;
+	want.ends_at = rep.ends_at;
+	tx = begin(s, false);
+	OK(kx_store_alert_get(tx, a.id, &got, &err));
+	assert_alert_equal(&got, &want);
+	kx_alert_release(&got);
+	kx_store_rollback(tx);
+
+	/* once resolved it is no longer the firing alert to fold into */
+	a.status = KX_ALERT_RESOLVED;
+	a.resolved_at = now + 1000;
+	tx = begin(s, true);
+	OK(kx_store_alert_update(tx, &a, &err));
+	assert_int_equal(kx_store_alert_fold(tx, &rep, &err), KX_ENOTFOUND);
+	rep.id = a.id + 1000000;
+	assert_int_equal(kx_store_alert_fold(tx, &rep, &err), KX_ENOTFOUND);
+	kx_store_rollback(tx);
+
+	kx_alert_release(&a);
+	kx_alert_release(&rep);
+	kx_store_free(s);
+}
+
 static void test_alert_firing_unique(void **state)
 {
 	struct kx_store *s = open_store();
@@ -1399,6 +1469,7 @@ static int run(const char *name, bool sqlite)
 		cmocka_unit_test(test_services),
 		cmocka_unit_test(test_integrations),
 		cmocka_unit_test(test_alert_roundtrip),
+		cmocka_unit_test(test_alert_fold),
 		cmocka_unit_test(test_alert_firing_unique),
 		cmocka_unit_test(test_alert_list),
 		cmocka_unit_test(test_alert_expired),

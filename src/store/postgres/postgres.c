@@ -2756,6 +2756,44 @@ static int pg_alert_insert(void *p, struct kx_alert *a, struct kx_err *err)
 	return 0;
 }
 
+static int pg_alert_fold(void *p, const struct kx_alert *a, struct kx_err *err)
+{
+	static const char sql[] =
+		"UPDATE alerts SET level=$1, summary=$2, source_host=$3, component=$4, grp=$5, "
+		"class=$6, labels=$7, details=$8, severity=$9, route=$10, silenced_by=$11, "
+		"count=$12, last_seen=$13, ends_at=$14 WHERE id=$15 AND status=0";
+	struct params pa = {0};
+	struct kx_buf labels;
+	int64_t n = 0;
+	int rc;
+
+	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	p_int(&pa, a->level);
+	p_text(&pa, a->summary);
+	p_text(&pa, a->source_host);
+	p_text(&pa, a->component);
+	p_text(&pa, a->group);
+	p_text(&pa, a->class);
+	p_text(&pa, kx_buf_str(&labels));
+	p_text(&pa, a->details ? a->details : "{}");
+	p_text(&pa, a->severity);
+	p_text(&pa, a->route);
+	p_text(&pa, a->silenced_by);
+	p_int(&pa, a->count);
+	p_time(&pa, a->last_seen);
+	p_time(&pa, a->ends_at);
+	p_int(&pa, a->id);
+	rc = run_count(p, sql, &pa, &n, err);
+	kx_buf_release(&labels);
+	if (rc)
+		return rc;
+	if (n != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "firing alert %lld not found", (long long)a->id);
+	return 0;
+}
+
 static int pg_alert_update(void *p, const struct kx_alert *a, struct kx_err *err)
 {
 	static const char sql[] =
@@ -3765,6 +3803,7 @@ const struct kx_store_backend kx_store_postgres = {
 	.alert_firing_by_key = pg_alert_firing_by_key,
 	.alert_insert = pg_alert_insert,
 	.alert_update = pg_alert_update,
+	.alert_fold = pg_alert_fold,
 	.alert_get = pg_alert_get,
 	.alert_list = pg_alert_list,
 	.alert_count_firing = pg_alert_count_firing,

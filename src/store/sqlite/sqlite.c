@@ -2805,6 +2805,30 @@ static int sq_alert_insert(void *p, struct kx_alert *a, struct kx_err *err)
 	return rc == SQLITE_DONE ? 0 : db_error(t->c->db, rc, err);
 }
 
+static int sq_alert_fold(void *p, const struct kx_alert *a, struct kx_err *err)
+{
+	struct tx *t = p;
+	struct kx_buf labels;
+	int rc;
+	/* bind_alert's numbering; the parameters it binds that are not used
+	 * here are gaps, which SQLite allows */
+	STMT(st, "UPDATE alerts SET level=?2, summary=?3, source_host=?4, component=?5, grp=?6, "
+		 "class=?7, labels=?8, details=?9, severity=?10, route=?11, silenced_by=?13, "
+		 "count=?15, last_seen=?17, ends_at=?18 WHERE id=?23 AND status=0");
+	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
+	if (kx_audit_labels_json(&a->labels, &labels))
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	bind_alert(st, a, &labels);
+	sqlite3_bind_int64(st, 23, a->id);
+	rc = step_done(t, st, err);
+	kx_buf_release(&labels);
+	if (rc)
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "firing alert %lld not found", (long long)a->id);
+	return 0;
+}
+
 static int sq_alert_update(void *p, const struct kx_alert *a, struct kx_err *err)
 {
 	struct tx *t = p;
@@ -3444,6 +3468,7 @@ const struct kx_store_backend kx_store_sqlite = {
 	.alert_firing_by_key = sq_alert_firing_by_key,
 	.alert_insert = sq_alert_insert,
 	.alert_update = sq_alert_update,
+	.alert_fold = sq_alert_fold,
 	.alert_get = sq_alert_get,
 	.alert_list = sq_alert_list,
 	.alert_count_firing = sq_alert_count_firing,
