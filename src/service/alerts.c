@@ -547,35 +547,70 @@ int kx_svc_alert_ingest(const struct kx_app *app, const char *service, const cha
 	return rc;
 }
 
-/* Many requests' batches in one transaction. A job's events are changed by
- * ingestion (dedup keys derived, fields taken), which is why a fallback
- * after a failure may run them again: derive_key keeps a key it already
- * set, and take_event only moves fields into an alert that the rollback
- * threw away. */
-void kx_svc_alert_ingest_jobs(const struct kx_app *app, struct kx_ingest_job **jobs, size_t n,
-			      struct kx_pending **pending)
+/* Many requests' batches in one transaction, added while it is open. A
+ * job's events are changed by ingestion (dedup keys derived), which is why
+ * a fallback after a failure may run them again: derive_key keeps a key
+ * it already set, and take_event copies fields into an alert that the
+ * rollback threw away. */
+struct kx_ingest_batch {
+	const struct kx_app *app;
+	struct kx_tx *tx;
+	struct ingest *g;
+	int rc; /* the first failure: the batch is then rolled back */
+	struct kx_err err;
+};
+
+int kx_svc_ingest_batch_begin(const struct kx_app *app, kx_ms now, struct kx_ingest_batch **out,
+			      struct kx_err *err)
 {
-	struct kx_tx *tx = NULL;
-	struct ingest *g = NULL;
-	struct kx_err err = {0};
-	int rc = 0;
+	struct kx_ingest_batch *b = calloc(1, sizeof(*b));
+	int rc;
+
+	*out = NULL;
+	if (!b)
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	b->app = app;
+	if ((rc = kx_store_begin(app->store, true, &b->tx, err))) {
+		free(b);
+		return rc;
+	}
+	if ((rc = ingest_begin(app, b->tx, now, &b->g, err))) {
+		kx_store_rollback(b->tx);
+		free(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+int kx_svc_ingest_batch_add(struct kx_ingest_batch *b, struct kx_ingest_job *const *jobs,
+			    size_t n)
+{
+	for (size_t i = 0; i < n && !b->rc; i++)
+		if (jobs[i]->n)
+			b->rc = ingest_events(b->g, jobs[i]->service, jobs[i]->actor, jobs[i]->events,
+					      jobs[i]->n, jobs[i]->now, jobs[i]->outcomes, &b->err);
+	return b->rc;
+}
+
+void kx_svc_ingest_batch_end(struct kx_ingest_batch *b, struct kx_ingest_job *const *jobs,
+			     size_t n, struct kx_pending **pending)
+{
+	const struct kx_app *app = b->app;
+	int rc = b->rc;
+	struct kx_err err = b->err;
 
 	*pending = NULL;
-	if (!(rc = kx_store_begin(app->store, true, &tx, &err))) {
-		if (!(rc = ingest_begin(app, tx, jobs[0]->now, &g, &err)))
-			for (size_t i = 0; i < n && !rc; i++)
-				rc = jobs[i]->n ? ingest_events(g, jobs[i]->service, jobs[i]->actor,
-								jobs[i]->events, jobs[i]->n,
-								jobs[i]->now, jobs[i]->outcomes, &err)
-						: 0;
-		ingest_end(g);
-		if (rc) {
-			kx_store_rollback(tx);
-		} else if (!(rc = kx_store_commit_async(tx, pending, &err))) {
-			for (size_t i = 0; i < n; i++)
-				jobs[i]->rc = 0;
-			return;
-		}
+	ingest_end(b->g);
+	if (rc)
+		kx_store_rollback(b->tx);
+	else
+		rc = kx_store_commit_async(b->tx, pending, &err);
+	free(b);
+	if (!rc) {
+		for (size_t i = 0; i < n; i++)
+			jobs[i]->rc = 0;
+		return;
 	}
 	/* alone, its outcome is its own (but a conflict is worth a retry) */
 	if (n == 1 && rc != KX_ECONFLICT) {
@@ -590,6 +625,25 @@ void kx_svc_alert_ingest_jobs(const struct kx_app *app, struct kx_ingest_job **j
 						   j->outcomes, &j->err)
 			     : 0;
 	}
+}
+
+void kx_svc_alert_ingest_jobs(const struct kx_app *app, struct kx_ingest_job **jobs, size_t n,
+			      struct kx_pending **pending)
+{
+	struct kx_ingest_batch *b;
+	struct kx_err err = {0};
+	int rc;
+
+	*pending = NULL;
+	if ((rc = kx_svc_ingest_batch_begin(app, n ? jobs[0]->now : kx_now_ms(), &b, &err))) {
+		for (size_t i = 0; i < n; i++) {
+			jobs[i]->rc = rc;
+			jobs[i]->err = err;
+		}
+		return;
+	}
+	kx_svc_ingest_batch_add(b, jobs, n);
+	kx_svc_ingest_batch_end(b, jobs, n, pending);
 }
 
 /* ---- integration keys ------------------------------------------------------- */

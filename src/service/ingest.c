@@ -38,6 +38,7 @@ struct kx_ingest_rt {
 	pthread_cond_t cwake;	/* completions queued, or the writer ended */
 	struct kx_ingest_job *head, *tail;
 	struct completion *chead, *ctail;
+	int syncing;		/* completions handed over, not yet durable */
 	bool stopping;
 
 	pthread_mutex_t keys_lock;
@@ -129,11 +130,20 @@ void kx_ingest_key_put(struct kx_ingest_rt *rt, const struct kx_integration *in,
 
 /* ---- the queue -------------------------------------------------------------- */
 
-/* Completes a batch: waits for its commit, then answers every job. */
-static void complete(struct kx_ingest_job *jobs, struct kx_pending *pending)
+/* Completes a batch: waits for its commit, then answers every job. With
+ * rt, the batch was counted in rt->syncing. */
+static void complete(struct kx_ingest_rt *rt, struct kx_ingest_job *jobs,
+		     struct kx_pending *pending)
 {
 	struct kx_err err = {0};
 	int rc = kx_store_pending_wait(pending, &err);
+
+	if (rt) { /* the writer may commit what it holds */
+		pthread_mutex_lock(&rt->lock);
+		rt->syncing--;
+		pthread_cond_broadcast(&rt->wake);
+		pthread_mutex_unlock(&rt->lock);
+	}
 
 	while (jobs) {
 		struct kx_ingest_job *j = jobs;
@@ -146,8 +156,24 @@ static void complete(struct kx_ingest_job *jobs, struct kx_pending *pending)
 	}
 }
 
-/* The writer: takes what is queued, ingests it in one transaction,
- * commits, and hands the batch to the completer. */
+/* Moves queued jobs into batch[*n…] within the batch limits; with
+ * rt->lock held. */
+static void take(struct kx_ingest_rt *rt, struct kx_ingest_job **batch, size_t *n, size_t *events)
+{
+	while (rt->head && *n < BATCH_JOBS && (*n == 0 || *events + rt->head->n <= BATCH_EVENTS)) {
+		struct kx_ingest_job *j = rt->head;
+		if (!(rt->head = j->next))
+			rt->tail = NULL;
+		*events += j->n;
+		batch[(*n)++] = j;
+	}
+}
+
+/* The writer: takes what is queued into one transaction and, while the
+ * last commit is still being synced (it could not become durable sooner
+ * anyway), keeps the transaction open and adds what arrives; then commits
+ * and hands the batch to the completer. The batch thus grows with the
+ * time an fsync takes, and one fsync covers it all. */
 static void *ingest_main(void *arg)
 {
 	struct kx_ingest_rt *rt = arg;
@@ -156,26 +182,48 @@ static void *ingest_main(void *arg)
 	pthread_mutex_lock(&rt->lock);
 	for (;;) {
 		struct kx_pending *pending = NULL;
+		struct kx_ingest_batch *b = NULL;
+		struct kx_err err = {0};
 		struct completion *c;
 		size_t n = 0, events = 0;
+		bool failed;
+		int rc;
+
 		while (!rt->head && !rt->stopping)
 			pthread_cond_wait(&rt->wake, &rt->lock);
 		if (!rt->head)
 			break; /* stopping, and nothing is left */
-		while (rt->head && n < BATCH_JOBS &&
-		       (n == 0 || events + rt->head->n <= BATCH_EVENTS)) {
-			struct kx_ingest_job *j = rt->head;
-			if (!(rt->head = j->next))
-				rt->tail = NULL;
-			events += j->n;
-			batch[n++] = j;
-		}
+		take(rt, batch, &n, &events);
 		pthread_mutex_unlock(&rt->lock);
-		kx_svc_alert_ingest_jobs(rt->app, batch, n, &pending);
+		if ((rc = kx_svc_ingest_batch_begin(rt->app, batch[0]->now, &b, &err))) {
+			for (size_t i = 0; i < n; i++) {
+				batch[i]->rc = rc;
+				batch[i]->err = err;
+			}
+		} else {
+			failed = kx_svc_ingest_batch_add(b, batch, n) != 0;
+			pthread_mutex_lock(&rt->lock);
+			while (!failed && !rt->stopping && rt->syncing > 0 && n < BATCH_JOBS &&
+			       events < BATCH_EVENTS) {
+				size_t k = n;
+				if (!rt->head) {
+					pthread_cond_wait(&rt->wake, &rt->lock);
+					continue;
+				}
+				take(rt, batch, &n, &events);
+				if (n == k)
+					break; /* the next job does not fit */
+				pthread_mutex_unlock(&rt->lock);
+				failed = kx_svc_ingest_batch_add(b, batch + k, n - k) != 0;
+				pthread_mutex_lock(&rt->lock);
+			}
+			pthread_mutex_unlock(&rt->lock);
+			kx_svc_ingest_batch_end(b, batch, n, &pending);
+		}
 		for (size_t i = 0; i < n; i++)
 			batch[i]->next = i + 1 < n ? batch[i + 1] : NULL;
 		if (!(c = malloc(sizeof(*c)))) {
-			complete(batch[0], pending); /* no memory: here, waiting */
+			complete(NULL, batch[0], pending); /* no memory: here, waiting */
 			pthread_mutex_lock(&rt->lock);
 			continue;
 		}
@@ -188,6 +236,7 @@ static void *ingest_main(void *arg)
 		else
 			rt->chead = c;
 		rt->ctail = c;
+		rt->syncing++;
 		pthread_cond_signal(&rt->cwake);
 	}
 	if (--rt->writers_running == 0)
@@ -211,7 +260,7 @@ static void *complete_main(void *arg)
 		if (!(rt->chead = c->next))
 			rt->ctail = NULL;
 		pthread_mutex_unlock(&rt->lock);
-		complete(c->jobs, c->pending);
+		complete(rt, c->jobs, c->pending);
 		free(c);
 		pthread_mutex_lock(&rt->lock);
 	}

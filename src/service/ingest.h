@@ -8,13 +8,14 @@
  * by the number of threads. Instead the HTTP layer parks the request
  * (http/server.h, deferred answers), hands its decoded events to this queue
  * and goes on to the next request; a writer thread takes everything
- * queued, ingests it in one write transaction and commits once; another
- * thread waits for that commit to be durable and completes every job,
- * while the writer is already writing the next batch. SQLite gets one
- * writer (it has one writer connection); PostgreSQL several
- * (kx_store_writers), since there each statement waits on the network. Meanwhile new jobs
- * queue for the next transaction, so the batch grows with the load and the
- * per-request cost of a commit shrinks with it.
+ * queued into one write transaction; another thread waits for the last
+ * commit to be durable and completes its jobs, and while that fsync runs
+ * the writer keeps its transaction open and adds what arrives (it could
+ * not become durable sooner anyway), committing when the fsync is done.
+ * So the batch grows with the load and with the time an fsync takes, and
+ * the per-request cost of a commit shrinks with it. One writer per
+ * backend's kx_store_writers (one for both today: PostgreSQL batches
+ * written at once deadlocked on the rows they folded).
  *
  * A job never shares another's failure: when any job of a batch fails (or
  * the commit does), the batch is rolled back and each of its jobs is run
@@ -72,6 +73,21 @@ int kx_ingest_key_get(struct kx_ingest_rt *rt, const uint8_t hash[KX_HASH_LEN], 
 		      struct kx_integration *out, uint64_t *gen);
 void kx_ingest_key_put(struct kx_ingest_rt *rt, const struct kx_integration *in, kx_ms now,
 		       uint64_t gen);
+
+/* A write transaction that jobs are added to while it is open (the
+ * writer keeps it open while the last commit's fsync runs: it could not
+ * become durable sooner anyway). add ingests jobs[0..n) into it and
+ * returns non-zero once the batch failed (add nothing more then). end
+ * commits or — after a failure — rolls back and runs every job added, all
+ * of them passed again as jobs[0..n), in a transaction of its own; it sets
+ * each job's rc and err and frees b. *pending as below. service/alerts.c. */
+struct kx_ingest_batch;
+int kx_svc_ingest_batch_begin(const struct kx_app *app, kx_ms now, struct kx_ingest_batch **b,
+			      struct kx_err *err);
+int kx_svc_ingest_batch_add(struct kx_ingest_batch *b, struct kx_ingest_job *const *jobs,
+			    size_t n);
+void kx_svc_ingest_batch_end(struct kx_ingest_batch *b, struct kx_ingest_job *const *jobs,
+			     size_t n, struct kx_pending **pending);
 
 /* Ingests jobs[0..n) in one write transaction and sets each job's rc and
  * err (done() is not called). Falls back to one transaction per job when
