@@ -2805,52 +2805,49 @@ static int sq_alert_insert(void *p, struct kx_alert *a, struct kx_err *err)
 	return rc == SQLITE_DONE ? 0 : db_error(t->c->db, rc, err);
 }
 
+/* Runs an UPDATE of alert a->id numbered as bind_alert binds (?23: the
+ * id); KX_ENOTFOUND (`what`) unless it changed one row. */
+static int alert_write(struct tx *t, sqlite3_stmt *st, const struct kx_alert *a,
+		       const char *what, struct kx_err *err)
+{
+	struct kx_buf labels;
+	int rc;
+	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
+	if (kx_audit_labels_json(&a->labels, &labels)) {
+		done(st);
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	bind_alert(st, a, &labels);
+	sqlite3_bind_int64(st, 23, a->id);
+	rc = step_done(t, st, err);
+	kx_buf_release(&labels);
+	if (rc)
+		return rc;
+	if (sqlite3_changes(t->c->db) != 1)
+		return kx_err_set(err, KX_ENOTFOUND, "%s %lld not found", what, (long long)a->id);
+	return 0;
+}
+
 static int sq_alert_fold(void *p, const struct kx_alert *a, struct kx_err *err)
 {
 	struct tx *t = p;
-	struct kx_buf labels;
-	int rc;
 	/* bind_alert's numbering; the parameters it binds that are not used
 	 * here are gaps, which SQLite allows */
 	STMT(st, "UPDATE alerts SET level=?2, summary=?3, source_host=?4, component=?5, grp=?6, "
 		 "class=?7, labels=?8, details=?9, severity=?10, route=?11, silenced_by=?13, "
 		 "count=?15, last_seen=?17, ends_at=?18 WHERE id=?23 AND status=0");
-	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
-	if (kx_audit_labels_json(&a->labels, &labels))
-		return kx_err_set(err, KX_ENOMEM, "out of memory");
-	bind_alert(st, a, &labels);
-	sqlite3_bind_int64(st, 23, a->id);
-	rc = step_done(t, st, err);
-	kx_buf_release(&labels);
-	if (rc)
-		return rc;
-	if (sqlite3_changes(t->c->db) != 1)
-		return kx_err_set(err, KX_ENOTFOUND, "firing alert %lld not found", (long long)a->id);
-	return 0;
+	return alert_write(t, st, a, "firing alert", err);
 }
 
 static int sq_alert_update(void *p, const struct kx_alert *a, struct kx_err *err)
 {
 	struct tx *t = p;
-	struct kx_buf labels;
-	int rc;
 	STMT(st, "UPDATE alerts SET status=?1, level=?2, summary=?3, source_host=?4, "
 		 "component=?5, grp=?6, class=?7, labels=?8, details=?9, severity=?10, route=?11, "
 		 "incident=?12, silenced_by=?13, noise=?14, count=?15, starts_at=?16, "
 		 "last_seen=?17, ends_at=?18, acked_at=?19, acked_by=?20, resolved_at=?21, "
 		 "resolved_by=?22 WHERE id=?23");
-	kx_buf_init(&labels, KX_BUF_DEFAULT_MAX);
-	if (kx_audit_labels_json(&a->labels, &labels))
-		return kx_err_set(err, KX_ENOMEM, "out of memory");
-	bind_alert(st, a, &labels);
-	sqlite3_bind_int64(st, 23, a->id);
-	rc = step_done(t, st, err);
-	kx_buf_release(&labels);
-	if (rc)
-		return rc;
-	if (sqlite3_changes(t->c->db) != 1)
-		return kx_err_set(err, KX_ENOTFOUND, "alert %lld not found", (long long)a->id);
-	return 0;
+	return alert_write(t, st, a, "alert", err);
 }
 
 static int sq_alert_get(void *p, int64_t id, struct kx_alert *out, struct kx_err *err)
