@@ -516,14 +516,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	memset(&resp, 0, sizeof(resp));
 	kx_buf_init(&resp.body, 0);
 	atomic_fetch_add(&s->busy, 1);
-	if (s->stopping) {
-		/* nothing new once stopping: the answer is retried elsewhere */
-		atomic_fetch_sub(&s->busy, 1);
-		kx_http_error(&resp, KX_EUNAVAIL, "klaxond is shutting down");
-		ret = respond(conn, &resp);
-		kx_buf_release(&resp.body);
-		return ret;
-	}
 	req.app = s->app;
 	req.conn = conn;
 	req.method = method;
@@ -532,7 +524,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	req.body_len = rs->body.len;
 	req.now = kx_now_ms();
 	resp.status = 200;
-	if (rs->too_big)
+	if (s->stopping) /* nothing new once stopping: the answer is retried elsewhere */
+		kx_http_error(&resp, KX_EUNAVAIL, "klaxond is shutting down");
+	else if (rs->too_big)
 		kx_http_errorf(&resp, KX_ETOOBIG, "request body is larger than %zu bytes",
 			       s->max_body);
 	else

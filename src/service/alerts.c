@@ -627,25 +627,6 @@ void kx_svc_ingest_batch_end(struct kx_ingest_batch *b, struct kx_ingest_job *co
 	}
 }
 
-void kx_svc_alert_ingest_jobs(const struct kx_app *app, struct kx_ingest_job **jobs, size_t n,
-			      struct kx_pending **pending)
-{
-	struct kx_ingest_batch *b;
-	struct kx_err err = {0};
-	int rc;
-
-	*pending = NULL;
-	if ((rc = kx_svc_ingest_batch_begin(app, n ? jobs[0]->now : kx_now_ms(), &b, &err))) {
-		for (size_t i = 0; i < n; i++) {
-			jobs[i]->rc = rc;
-			jobs[i]->err = err;
-		}
-		return;
-	}
-	kx_svc_ingest_batch_add(b, jobs, n);
-	kx_svc_ingest_batch_end(b, jobs, n, pending);
-}
-
 /* ---- integration keys ------------------------------------------------------- */
 
 /* The stored key, from the ingestion runtime's cache when it is there. */

@@ -13,9 +13,6 @@
 #define KEY_SLOTS 64
 #define KEY_TTL_MS 60000
 
-/* Invariants: queued jobs form the list head..tail (tail NULL iff empty);
- * a key slot is used iff its id is not empty; `generation` grows on every
- * emptying of the cache. */
 /* A committed batch waiting for its commit to be durable: its jobs,
  * chained through next. */
 struct completion {
@@ -24,14 +21,14 @@ struct completion {
 	struct completion *next;
 };
 
-#define WRITERS_MAX 8
-
+/* Invariants: queued jobs form the list head..tail (tail NULL iff empty),
+ * completions chead..ctail likewise; a key slot is used iff its id is not
+ * empty; `generation` grows on every emptying of the cache. */
 struct kx_ingest_rt {
 	const struct kx_app *app;
-	pthread_t writer[WRITERS_MAX], completer;
-	int writers_started;	/* writer threads started */
-	int writers_running;	/* … and not yet ended */
-	bool completer_started;
+	pthread_t writer, completer;
+	bool writer_started, completer_started;
+	bool writer_running;	/* started and not yet ended */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;	/* jobs queued, or stopping */
@@ -239,8 +236,8 @@ static void *ingest_main(void *arg)
 		rt->syncing++;
 		pthread_cond_signal(&rt->cwake);
 	}
-	if (--rt->writers_running == 0)
-		pthread_cond_signal(&rt->cwake);
+	rt->writer_running = false;
+	pthread_cond_signal(&rt->cwake);
 	pthread_mutex_unlock(&rt->lock);
 	return NULL;
 }
@@ -253,7 +250,7 @@ static void *complete_main(void *arg)
 	pthread_mutex_lock(&rt->lock);
 	for (;;) {
 		struct completion *c;
-		while (!rt->chead && rt->writers_running > 0)
+		while (!rt->chead && rt->writer_running)
 			pthread_cond_wait(&rt->cwake, &rt->lock);
 		if (!(c = rt->chead))
 			break;
@@ -293,7 +290,7 @@ int kx_ingest_submit(struct kx_ingest_rt *rt, struct kx_ingest_job *job)
 int kx_ingest_rt_start(const struct kx_app *app, struct kx_ingest_rt **out, struct kx_err *err)
 {
 	struct kx_ingest_rt *rt = calloc(1, sizeof(*rt));
-	int rc, writers;
+	int rc;
 
 	*out = NULL;
 	if (!rt)
@@ -310,24 +307,18 @@ int kx_ingest_rt_start(const struct kx_app *app, struct kx_ingest_rt **out, stru
 		return rc;
 	}
 	*out = rt; /* subscribed: rt must outlive the store; the caller frees it */
-	writers = kx_store_writers(app->store);
-	if (writers > WRITERS_MAX)
-		writers = WRITERS_MAX;
-	rt->writers_running = writers; /* until they start, the completer waits */
+	rt->writer_running = true; /* until it ends, the completer waits */
 	rt->completer_started = !pthread_create(&rt->completer, NULL, complete_main, rt);
-	for (int i = 0; rt->completer_started && i < writers; i++) {
-		if (pthread_create(&rt->writer[i], NULL, ingest_main, rt))
-			break;
-		rt->writers_started++;
-	}
-	pthread_mutex_lock(&rt->lock);
-	rt->writers_running -= writers - rt->writers_started;
-	if (!rt->writers_started)
+	rt->writer_started =
+		rt->completer_started && !pthread_create(&rt->writer, NULL, ingest_main, rt);
+	if (!rt->writer_started) {
+		pthread_mutex_lock(&rt->lock);
+		rt->writer_running = false;
 		rt->stopping = true;
-	pthread_cond_signal(&rt->cwake);
-	pthread_mutex_unlock(&rt->lock);
-	if (!rt->writers_started)
+		pthread_cond_signal(&rt->cwake);
+		pthread_mutex_unlock(&rt->lock);
 		return kx_err_set(err, KX_EIO, "cannot start the ingestion threads");
+	}
 	return 0;
 }
 
@@ -340,12 +331,11 @@ void kx_ingest_rt_stop(struct kx_ingest_rt *rt)
 	pthread_cond_broadcast(&rt->wake);
 	pthread_cond_broadcast(&rt->cwake);
 	pthread_mutex_unlock(&rt->lock);
-	for (int i = 0; i < rt->writers_started; i++)
-		pthread_join(rt->writer[i], NULL);
+	if (rt->writer_started)
+		pthread_join(rt->writer, NULL);
 	if (rt->completer_started)
 		pthread_join(rt->completer, NULL);
-	rt->writers_started = 0;
-	rt->completer_started = false;
+	rt->writer_started = rt->completer_started = false;
 }
 
 void kx_ingest_rt_free(struct kx_ingest_rt *rt)

@@ -13,9 +13,9 @@
  * the writer keeps its transaction open and adds what arrives (it could
  * not become durable sooner anyway), committing when the fsync is done.
  * So the batch grows with the load and with the time an fsync takes, and
- * the per-request cost of a commit shrinks with it. One writer per
- * backend's kx_store_writers (one for both today: PostgreSQL batches
- * written at once deadlocked on the rows they folded).
+ * the per-request cost of a commit shrinks with it. One writer, for
+ * PostgreSQL too: batches written at once there folded the same alerts
+ * in different orders and deadlocked on their rows.
  *
  * A job never shares another's failure: when any job of a batch fails (or
  * the commit does), the batch is rolled back and each of its jobs is run
@@ -80,7 +80,9 @@ void kx_ingest_key_put(struct kx_ingest_rt *rt, const struct kx_integration *in,
  * returns non-zero once the batch failed (add nothing more then). end
  * commits or — after a failure — rolls back and runs every job added, all
  * of them passed again as jobs[0..n), in a transaction of its own; it sets
- * each job's rc and err and frees b. *pending as below. service/alerts.c. */
+ * each job's rc and err (done() is not called) and frees b. *pending: the
+ * commit, still on its way to the disk (kx_store_commit_async), or NULL
+ * when nothing is left to wait for. service/alerts.c. */
 struct kx_ingest_batch;
 int kx_svc_ingest_batch_begin(const struct kx_app *app, kx_ms now, struct kx_ingest_batch **b,
 			      struct kx_err *err);
@@ -88,13 +90,5 @@ int kx_svc_ingest_batch_add(struct kx_ingest_batch *b, struct kx_ingest_job *con
 			    size_t n);
 void kx_svc_ingest_batch_end(struct kx_ingest_batch *b, struct kx_ingest_job *const *jobs,
 			     size_t n, struct kx_pending **pending);
-
-/* Ingests jobs[0..n) in one write transaction and sets each job's rc and
- * err (done() is not called). Falls back to one transaction per job when
- * any of them fails. *pending: that transaction's commit, still on its way
- * to the disk (kx_store_commit_async), or NULL when nothing is left to
- * wait for. service/alerts.c. */
-void kx_svc_alert_ingest_jobs(const struct kx_app *app, struct kx_ingest_job **jobs, size_t n,
-			      struct kx_pending **pending);
 
 #endif

@@ -56,11 +56,6 @@ const char *kx_store_backend_name(const struct kx_store *s)
 	return s->be->name;
 }
 
-int kx_store_writers(const struct kx_store *s)
-{
-	return s->be->writers > 1 ? s->be->writers : 1;
-}
-
 int kx_store_begin(struct kx_store *s, bool write, struct kx_tx **out, struct kx_err *err)
 {
 	struct kx_tx *tx = malloc(sizeof(*tx));

@@ -192,9 +192,6 @@ typedef void (*kx_change_fn)(const char *topic, const char *payload, void *arg);
  * state; `tx` its transaction. */
 struct kx_store_backend {
 	const char *name;
-	/* How many write transactions can usefully run at once (SQLite has
-	 * one writer; a PostgreSQL pool runs several). */
-	int writers;
 	/* Does this backend take the URL ("sqlite:…")? */
 	bool (*accepts)(const char *url);
 	int (*open)(const char *url, void **be, struct kx_err *err);
@@ -416,8 +413,6 @@ int kx_store_open(const char *url, struct kx_store **out, struct kx_err *err);
 void kx_store_free(struct kx_store *s);
 int kx_store_ping(struct kx_store *s, struct kx_err *err);
 const char *kx_store_backend_name(const struct kx_store *s);
-/* The backend's `writers` (at least 1). */
-int kx_store_writers(const struct kx_store *s);
 
 int kx_store_begin(struct kx_store *s, bool write, struct kx_tx **tx, struct kx_err *err);
 /* Commits and frees tx (also when the commit fails). */

@@ -137,14 +137,21 @@ static void job_release(struct job *jb)
 		kx_alert_event_release(&jb->ev[i]);
 }
 
+/* One open batch, the jobs added one at a time as the writer adds what
+ * arrives, then committed and waited for. */
 static void run_batch(struct fixture *f, struct job **jobs, size_t n)
 {
 	struct kx_ingest_job *v[8];
+	struct kx_ingest_batch *b = NULL;
 	struct kx_pending *pending = NULL;
 	struct kx_err err = {0};
 	for (size_t i = 0; i < n; i++)
 		v[i] = &jobs[i]->j;
-	kx_svc_alert_ingest_jobs(&f->app, v, n, &pending);
+	OK(kx_svc_ingest_batch_begin(&f->app, v[0]->now, &b, &err));
+	for (size_t i = 0; i < n; i++)
+		if (kx_svc_ingest_batch_add(b, &v[i], 1))
+			break;
+	kx_svc_ingest_batch_end(b, v, n, &pending);
 	OK(kx_store_pending_wait(pending, &err));
 }
 

@@ -3740,10 +3740,6 @@ static void feed_stop(struct be *be)
 
 const struct kx_store_backend kx_store_postgres = {
 	.name = "postgres",
-	/* one: batches written at once fold the same alerts in different
-	 * orders and deadlock on their rows (PostgreSQL notices after
-	 * deadlock_timeout, a second) */
-	.writers = 1,
 	.accepts = pg_accepts,
 	.open = pg_open,
 	.close = pg_close,

@@ -3403,7 +3403,6 @@ static int sq_subscribe(void *p, kx_change_fn fn, void *arg, struct kx_err *err)
 
 const struct kx_store_backend kx_store_sqlite = {
 	.name = "sqlite",
-	.writers = 1,
 	.accepts = sq_accepts,
 	.open = sq_open,
 	.close = sq_close,
