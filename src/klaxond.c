@@ -312,7 +312,7 @@ int main(int argc, char **argv)
 	app.cfg = &cfg;
 	app.started_at = kx_now_ms();
 	app.tokens = kx_token_cache_new();
-	if (!app.tokens || kx_token_cache_attach(app.tokens, store, &err)) {
+	if (!app.tokens || kx_hash_cache_attach(app.tokens, store, &err)) {
 		fprintf(stderr, "klaxond: cannot set up the token cache: %s\n", err.msg);
 		goto out;
 	}
@@ -394,7 +394,7 @@ out:
 	kx_gate_rt_free(app.gate);
 	kx_store_free(store);
 	kx_ingest_rt_free(app.ingest);
-	kx_token_cache_free(app.tokens);
+	kx_hash_cache_free(app.tokens);
 	kx_detect_rt_free(app.detect);
 	kx_router_free(app.router);
 	kx_config_release(&cfg);

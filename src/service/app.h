@@ -7,7 +7,7 @@
 #include "lib/time.h"
 #include "store/store.h"
 
-struct kx_token_cache;
+struct kx_hash_cache;
 struct kx_gate_rt;
 struct kx_detect_rt;
 struct kx_router;
@@ -16,7 +16,7 @@ struct kx_ingest_rt;
 struct kx_app {
 	struct kx_store *store;
 	const struct kx_config *cfg;
-	struct kx_token_cache *tokens; /* may be NULL: no caching */
+	struct kx_hash_cache *tokens;  /* service/tokens.h; may be NULL: no caching */
 	struct kx_gate_rt *gate;       /* service/guard.h; NULL: gate not running */
 	struct kx_detect_rt *detect;   /* service/detect.h; NULL: no detections */
 	struct kx_router *router;      /* core/route.h: alert routing */

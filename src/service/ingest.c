@@ -1,4 +1,5 @@
 #include "service/ingest.h"
+#include "service/hashcache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,8 +23,7 @@ struct completion {
 };
 
 /* Invariants: queued jobs form the list head..tail (tail NULL iff empty),
- * completions chead..ctail likewise; a key slot is used iff its id is not
- * empty; `generation` grows on every emptying of the cache. */
+ * completions chead..ctail likewise. */
 struct kx_ingest_rt {
 	const struct kx_app *app;
 	pthread_t writer, completer;
@@ -38,91 +38,51 @@ struct kx_ingest_rt {
 	int syncing;		/* completions handed over, not yet durable */
 	bool stopping;
 
-	pthread_mutex_t keys_lock;
-	uint64_t generation;
-	struct {
-		struct kx_integration in;
-		kx_ms expires;
-	} keys[KEY_SLOTS];
+	struct kx_hash_cache *keys; /* integration keys (service/hashcache.h) */
 };
 
-static void keys_clear_locked(struct kx_ingest_rt *rt)
-{
-	rt->generation++;
-	for (int i = 0; i < KEY_SLOTS; i++)
-		if (rt->keys[i].in.id[0])
-			kx_integration_release(&rt->keys[i].in);
-}
-
-static void on_change(const char *topic, const char *payload, void *arg)
-{
-	struct kx_ingest_rt *rt = arg;
-	(void)payload;
-	if (strcmp(topic, "integrations") != 0 && strcmp(topic, "*") != 0)
-		return;
-	pthread_mutex_lock(&rt->keys_lock);
-	keys_clear_locked(rt);
-	pthread_mutex_unlock(&rt->keys_lock);
-}
-
-static unsigned key_slot(const uint8_t hash[KX_HASH_LEN])
-{
-	return (hash[0] | (unsigned)hash[1] << 8) % KEY_SLOTS;
-}
-
 /* A copy of the fields authentication uses (id, service, source). */
-static int key_copy(struct kx_integration *dst, const struct kx_integration *src)
+static int key_copy(void *dst, const void *src)
 {
-	kx_integration_init(dst);
-	memcpy(dst->id, src->id, sizeof(dst->id));
-	memcpy(dst->hash, src->hash, sizeof(dst->hash));
-	dst->source = src->source;
-	dst->created_at = src->created_at;
-	dst->revoked_at = src->revoked_at;
-	if (!(dst->service = strdup(src->service))) {
-		kx_integration_init(dst);
+	struct kx_integration *d = dst;
+	const struct kx_integration *in = src;
+	kx_integration_init(d);
+	memcpy(d->id, in->id, sizeof(d->id));
+	memcpy(d->hash, in->hash, sizeof(d->hash));
+	d->source = in->source;
+	d->created_at = in->created_at;
+	d->revoked_at = in->revoked_at;
+	if (!(d->service = strdup(in->service))) {
+		kx_integration_init(d);
 		return -1;
 	}
 	return 0;
 }
 
+static void key_release(void *rec)
+{
+	kx_integration_release(rec);
+}
+
+static const uint8_t *key_hash(const void *rec)
+{
+	return ((const struct kx_integration *)rec)->hash;
+}
+
+static const struct kx_hash_cache_ops key_ops = {sizeof(struct kx_integration), key_copy,
+						 key_release, key_hash};
+
 int kx_ingest_key_get(struct kx_ingest_rt *rt, const uint8_t hash[KX_HASH_LEN], kx_ms now,
 		      struct kx_integration *out, uint64_t *gen)
 {
-	unsigned i = key_slot(hash);
-	int hit = 0;
-
-	*gen = 0;
-	if (!rt)
-		return 0;
-	pthread_mutex_lock(&rt->keys_lock);
-	*gen = rt->generation;
-	if (rt->keys[i].in.id[0] && rt->keys[i].expires > now &&
-	    !memcmp(rt->keys[i].in.hash, hash, KX_HASH_LEN))
-		hit = key_copy(out, &rt->keys[i].in) == 0;
-	pthread_mutex_unlock(&rt->keys_lock);
-	return hit;
+	return kx_hash_cache_get(rt ? rt->keys : NULL, hash, now, out, gen);
 }
 
 void kx_ingest_key_put(struct kx_ingest_rt *rt, const struct kx_integration *in, kx_ms now,
 		       uint64_t gen)
 {
-	struct kx_integration copy;
-	unsigned i;
-
-	if (!rt || in->revoked_at != KX_TIME_UNSET || key_copy(&copy, in))
-		return;
-	i = key_slot(in->hash);
-	pthread_mutex_lock(&rt->keys_lock);
-	if (rt->generation == gen) {
-		if (rt->keys[i].in.id[0])
-			kx_integration_release(&rt->keys[i].in);
-		rt->keys[i].in = copy;
-		rt->keys[i].expires = now + KEY_TTL_MS;
-		kx_integration_init(&copy);
-	}
-	pthread_mutex_unlock(&rt->keys_lock);
-	kx_integration_release(&copy);
+	if (rt && in->revoked_at == KX_TIME_UNSET)
+		kx_hash_cache_put(rt->keys, in, now, gen);
 }
 
 /* ---- the queue -------------------------------------------------------------- */
@@ -299,10 +259,11 @@ int kx_ingest_rt_start(const struct kx_app *app, struct kx_ingest_rt **out, stru
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_cond_init(&rt->wake, NULL);
 	pthread_cond_init(&rt->cwake, NULL);
-	pthread_mutex_init(&rt->keys_lock, NULL);
-	for (int i = 0; i < KEY_SLOTS; i++)
-		kx_integration_init(&rt->keys[i].in);
-	if ((rc = kx_store_subscribe(app->store, on_change, rt, err))) {
+	if (!(rt->keys = kx_hash_cache_new(&key_ops, "integrations", KEY_SLOTS, KEY_TTL_MS))) {
+		kx_ingest_rt_free(rt);
+		return kx_err_set(err, KX_ENOMEM, "out of memory");
+	}
+	if ((rc = kx_hash_cache_attach(rt->keys, app->store, err))) {
 		kx_ingest_rt_free(rt);
 		return rc;
 	}
@@ -343,10 +304,9 @@ void kx_ingest_rt_free(struct kx_ingest_rt *rt)
 	if (!rt)
 		return;
 	kx_ingest_rt_stop(rt);
-	keys_clear_locked(rt);
+	kx_hash_cache_free(rt->keys);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_cond_destroy(&rt->wake);
 	pthread_cond_destroy(&rt->cwake);
-	pthread_mutex_destroy(&rt->keys_lock);
 	free(rt);
 }

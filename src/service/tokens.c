@@ -4,123 +4,44 @@
 #include "lib/secret.h"
 #include "lib/time.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CACHE_SLOTS 256
 #define CACHE_TTL_MS 60000
 
-/* Invariant: a slot is used iff its token has a name; `generation` grows on
- * every invalidation, and a lookup result is cached only if no invalidation
- * happened while it was read from the store (so a revoke racing a lookup can
- * never leave a stale entry behind). */
-struct kx_token_cache {
-	pthread_mutex_t lock;
-	uint64_t generation;
-	struct {
-		struct kx_token tok;
-		kx_ms expires;
-	} slot[CACHE_SLOTS];
-};
-
-struct kx_token_cache *kx_token_cache_new(void)
+static int token_copy(void *dst, const void *src)
 {
-	struct kx_token_cache *c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	pthread_mutex_init(&c->lock, NULL);
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		kx_token_init(&c->slot[i].tok);
-	return c;
-}
-
-static void cache_clear_locked(struct kx_token_cache *c)
-{
-	c->generation++;
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		if (c->slot[i].tok.name)
-			kx_token_release(&c->slot[i].tok);
-}
-
-void kx_token_cache_free(struct kx_token_cache *c)
-{
-	if (!c)
-		return;
-	cache_clear_locked(c);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-static void on_change(const char *topic, const char *payload, void *arg)
-{
-	struct kx_token_cache *c = arg;
-	(void)payload;
-	if (strcmp(topic, "tokens") != 0 && strcmp(topic, "*") != 0)
-		return;
-	pthread_mutex_lock(&c->lock);
-	cache_clear_locked(c);
-	pthread_mutex_unlock(&c->lock);
-}
-
-int kx_token_cache_attach(struct kx_token_cache *c, struct kx_store *store, struct kx_err *err)
-{
-	return kx_store_subscribe(store, on_change, c, err);
-}
-
-static unsigned slot_of(const uint8_t hash[KX_HASH_LEN])
-{
-	return hash[0] | (unsigned)hash[1] << 8;
-}
-
-/* 1 on a hit (out filled), 0 on a miss; *gen gets the generation seen. */
-static int cache_get(struct kx_token_cache *c, const uint8_t hash[KX_HASH_LEN], kx_ms now,
-		     struct kx_token *out, uint64_t *gen)
-{
-	unsigned i = slot_of(hash) % CACHE_SLOTS;
-	int hit = 0;
-	pthread_mutex_lock(&c->lock);
-	*gen = c->generation;
-	if (c->slot[i].tok.name && c->slot[i].expires > now &&
-	    memcmp(c->slot[i].tok.hash, hash, KX_HASH_LEN) == 0) {
-		*out = c->slot[i].tok;
-		out->name = strdup(c->slot[i].tok.name);
-		out->created_by = c->slot[i].tok.created_by ? strdup(c->slot[i].tok.created_by)
-							   : NULL;
-		kx_labels_init(&out->scope);
-		hit = out->name && (!c->slot[i].tok.created_by || out->created_by) &&
-		      !kx_labels_copy(&out->scope, &c->slot[i].tok.scope);
-		if (!hit)
-			kx_token_release(out);
+	struct kx_token *d = dst;
+	const struct kx_token *t = src;
+	*d = *t;
+	d->name = strdup(t->name);
+	d->created_by = t->created_by ? strdup(t->created_by) : NULL;
+	kx_labels_init(&d->scope);
+	if (!d->name || (t->created_by && !d->created_by) || kx_labels_copy(&d->scope, &t->scope)) {
+		kx_token_release(d);
+		kx_token_init(d);
+		return -1;
 	}
-	pthread_mutex_unlock(&c->lock);
-	return hit;
+	return 0;
 }
 
-static void cache_put(struct kx_token_cache *c, const struct kx_token *t, kx_ms now,
-		      uint64_t gen)
+static void token_release(void *rec)
 {
-	unsigned i = slot_of(t->hash) % CACHE_SLOTS;
-	struct kx_token copy = *t;
-	copy.name = strdup(t->name);
-	copy.created_by = t->created_by ? strdup(t->created_by) : NULL;
-	kx_labels_init(&copy.scope);
-	if (!copy.name || (t->created_by && !copy.created_by) ||
-	    kx_labels_copy(&copy.scope, &t->scope)) {
-		kx_token_release(&copy);
-		return;
-	}
-	pthread_mutex_lock(&c->lock);
-	if (c->generation == gen) {
-		if (c->slot[i].tok.name)
-			kx_token_release(&c->slot[i].tok);
-		c->slot[i].tok = copy;
-		c->slot[i].expires = now + CACHE_TTL_MS;
-		kx_token_init(&copy);
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (copy.name)
-		kx_token_release(&copy);
+	kx_token_release(rec);
+}
+
+static const uint8_t *token_hash(const void *rec)
+{
+	return ((const struct kx_token *)rec)->hash;
+}
+
+static const struct kx_hash_cache_ops token_ops = {sizeof(struct kx_token), token_copy,
+						   token_release, token_hash};
+
+struct kx_hash_cache *kx_token_cache_new(void)
+{
+	return kx_hash_cache_new(&token_ops, "tokens", CACHE_SLOTS, CACHE_TTL_MS);
 }
 
 int kx_svc_token_valid(const struct kx_app *app, const uint8_t hash[KX_HASH_LEN],
@@ -152,7 +73,7 @@ int kx_svc_authenticate(const struct kx_app *app, const char *secret, struct kx_
 	if (strlen(secret) != KX_TOKEN_LEN || strncmp(secret, "kx_", 3) != 0)
 		return kx_err_set(err, KX_EAUTH, "invalid token");
 	kx_hash(secret, KX_TOKEN_LEN, hash);
-	if (app->tokens && cache_get(app->tokens, hash, now, out, &gen))
+	if (kx_hash_cache_get(app->tokens, hash, now, out, &gen))
 		return 0;
 	if ((rc = kx_store_begin(app->store, false, &tx, err)))
 		return rc;
@@ -166,8 +87,7 @@ int kx_svc_authenticate(const struct kx_app *app, const char *secret, struct kx_
 		kx_token_release(out);
 		return kx_err_set(err, KX_EAUTH, "token has been revoked");
 	}
-	if (app->tokens)
-		cache_put(app->tokens, out, now, gen);
+	kx_hash_cache_put(app->tokens, out, now, gen);
 	return 0;
 }
 

@@ -9,15 +9,14 @@
 
 #include "core/token.h"
 #include "service/app.h"
+#include "service/hashcache.h"
 
-/* The authentication cache: tokens already looked up, by hash, so a request
- * does not read the store to authenticate. Any token change anywhere (the
- * store's change feed, topic "tokens", or "*" after a feed reconnect)
- * empties it; entries also expire after a minute. Created by the daemon,
- * which calls kx_token_cache_attach() once the store is open. */
-struct kx_token_cache *kx_token_cache_new(void);
-void kx_token_cache_free(struct kx_token_cache *c);
-int kx_token_cache_attach(struct kx_token_cache *c, struct kx_store *store, struct kx_err *err);
+/* The authentication cache (service/hashcache.h): tokens already looked
+ * up, by hash, so a request does not read the store to authenticate. Any
+ * token change anywhere (the change feed's topic "tokens") empties it;
+ * entries also expire after a minute. Created by the daemon, which calls
+ * kx_hash_cache_attach() once the store is open. */
+struct kx_hash_cache *kx_token_cache_new(void);
 
 /* Resolves a bearer secret to its token. KX_EAUTH for an unknown or revoked
  * one. */
