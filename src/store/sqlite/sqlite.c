@@ -68,8 +68,7 @@ struct be {
 	pthread_mutex_t synclock;
 	pthread_cond_t synced;
 	uint64_t committed, durable, failed;
-	uint64_t sync_target; /* the newest commit a running fdatasync covers */
-	int syncing;       /* fdatasyncs running */
+	bool syncing;      /* a waiter is in fdatasync */
 	int wal_fd;        /* the log, opened on first use; -1 until then */
 	struct conn readers[NREADERS];
 	pthread_mutex_t rlock;
@@ -536,10 +535,6 @@ static int wal_open(struct be *be)
 	return be->wal_fd >= 0 ? 0 : -1;
 }
 
-/* At most this many fdatasyncs at once: a commit made while one runs
- * need not wait for it to end before its own starts. */
-#define SYNCS_MAX 2
-
 static int wait_durable(struct be *be, uint64_t seq, struct kx_err *err)
 {
 	int rc = 0;
@@ -548,13 +543,14 @@ static int wait_durable(struct be *be, uint64_t seq, struct kx_err *err)
 	while (be->durable < seq) {
 		uint64_t target;
 		int r, e = 0;
-		if (be->syncing >= SYNCS_MAX || be->sync_target >= seq) {
-			/* a sync that covers us is running, or there is no room */
+		if (be->syncing) {
+			/* one at a time: two at once took twice as long here
+			 * (docs/benchmarks.md, "Detection") */
 			pthread_cond_wait(&be->synced, &be->synclock);
 			continue;
 		}
-		be->syncing++;
-		target = be->sync_target = be->committed;
+		be->syncing = true;
+		target = be->committed;
 		r = wal_open(be);
 		pthread_mutex_unlock(&be->synclock);
 		/* fdatasync writes out everything written before it started,
@@ -562,7 +558,7 @@ static int wait_durable(struct be *be, uint64_t seq, struct kx_err *err)
 		if (r != 0 || (r = fdatasync(be->wal_fd)) != 0)
 			e = errno;
 		pthread_mutex_lock(&be->synclock);
-		be->syncing--;
+		be->syncing = false;
 		if (r != 0) {
 			/* after a failed fsync the kernel may have dropped the
 			 * pages it could not write, and a later fsync succeeds
